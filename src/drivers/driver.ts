@@ -1,0 +1,76 @@
+import type { MachinePaths } from '../machine/paths.js';
+
+export type DriverName = 'qemu' | 'virtualbox';
+export type Arch = 'x86_64' | 'aarch64';
+
+/** What a hypervisor says of a VM, folded to the states skiff acts on. */
+export type VmState = 'not-created' | 'stopped' | 'starting' | 'running' | 'stopping' | 'paused' | 'error';
+
+/** A host directory visible in the guest (issue: shared folders). */
+export interface Share {
+  hostPath: string;
+  guestPath: string;
+  readOnly: boolean;
+  /** Short tag the guest mounts it by (9p mount tag / VirtualBox share name). */
+  tag: string;
+}
+
+/** Everything a driver needs to know about one machine; built by Machine from the config. */
+export interface MachineSpec {
+  name: string;
+  paths: MachinePaths;
+  cpus: number;
+  memoryMiB: number;
+  diskGiB: number;
+  arch: Arch;
+  /** The guest ISO, already resolved and verified (usually in the image cache). */
+  isoPath: string;
+  shares: Share[];
+}
+
+export interface SshEndpoint {
+  host: string;
+  port: number;
+}
+
+export interface DriverInfo {
+  /** e.g. "kvm", "tcg", "hvf", "VT-x". */
+  accelerator?: string;
+  /** Hypervisor process id, where there is one. */
+  pid?: number;
+  /** Hypervisor version string. */
+  version?: string;
+}
+
+export interface StartHooks {
+  /** A one-time notice for the user (e.g. "KVM unusable: running under TCG, boots will be slower"). */
+  notice?(message: string): void;
+}
+
+/**
+ * One hypervisor behind one interface: Machine never branches on which it has.
+ * Every method is idempotent where it can be (start on running, stop on stopped,
+ * remove on absent), and every failure is a SkiffError that says what to do.
+ */
+export interface Driver {
+  readonly name: DriverName;
+  /** Throws a SkiffError naming what to install when the hypervisor is missing, too old or broken. */
+  check(): Promise<void>;
+  /**
+   * Creates the VM and its data disk of spec.diskGiB, the disk beginning with the
+   * seed at spec.paths.seed. On failure leaves nothing half-created behind.
+   */
+  create(): Promise<void>;
+  /** Boots the guest detached; resolves once the hypervisor runs it. */
+  start(hooks?: StartHooks): Promise<SshEndpoint>;
+  /** ACPI power button, wait up to timeoutMs for power-off, then force. `force` skips the wait. */
+  stop(opts?: { force?: boolean; timeoutMs?: number }): Promise<void>;
+  state(): Promise<VmState>;
+  /** Where the guest's sshd is reachable on the host (127.0.0.1), while running. */
+  sshEndpoint(): Promise<SshEndpoint | undefined>;
+  info(): Promise<DriverInfo>;
+  /** Points the (stopped) VM at another boot image; the data disk stays. */
+  setImage(isoPath: string): Promise<void>;
+  /** Stops if needed and deletes the VM and every file the driver made. */
+  remove(): Promise<void>;
+}
