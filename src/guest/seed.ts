@@ -1,7 +1,5 @@
-import { createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
+import { writeFileAtomic } from '../util/atomic-file.js';
 
 /**
  * The data disk starts with this: it is the name of the first tar entry, so the
@@ -58,15 +56,7 @@ export async function buildSeed(c: SeedContents): Promise<Buffer> {
   return out;
 }
 
-/** Writes the seed atomically (temp + rename). */
+/** Writes the seed atomically, readable by the user alone (it holds the guest's private host key). */
 export async function writeSeed(file: string, c: SeedContents): Promise<void> {
-  const buf = await buildSeed(c);
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    await pipeline([buf], createWriteStream(tmp, { mode: 0o600 }));
-    await rename(tmp, file);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
+  await writeFileAtomic(file, await buildSeed(c), { mode: 0o600 });
 }

@@ -1,0 +1,32 @@
+import type { Argv, CommandModule } from 'yargs';
+import { Machine } from '../../machine/machine.js';
+import { followFiles, printFiles } from '../../machine/logs.js';
+import { action, type GlobalArgs } from '../context.js';
+
+export interface LogsArgs extends GlobalArgs {
+  follow?: boolean;
+  console?: boolean;
+  agent?: boolean;
+}
+
+export const logsCommand: CommandModule<GlobalArgs, LogsArgs> = {
+  command: 'logs',
+  describe: "Show the guest's console log and the agent's log",
+  builder: (y) =>
+    y
+      .option('follow', { alias: 'f', type: 'boolean', describe: 'keep printing as they grow' })
+      .option('console', { type: 'boolean', describe: 'only the guest console' })
+      .option('agent', { type: 'boolean', describe: 'only the agent log' })
+      .example('$0 logs', 'both logs')
+      .example('$0 logs --console -f', 'follow the guest console') as Argv<LogsArgs>,
+  handler: action<LogsArgs>(async (argv, { home, name }) => {
+    const m = await Machine.load(home, name);
+    const both = argv.console === argv.agent;
+    const files: Array<{ label: string; file: string }> = [];
+    if (both || argv.console) files.push({ label: 'console', file: m.paths.consoleLog });
+    if (both || argv.agent) files.push({ label: 'agent', file: m.paths.agentLog });
+    const labelled = files.length > 1;
+    const offsets = await printFiles(files, labelled, process.stdout);
+    if (argv.follow) await followFiles(files, offsets, labelled, process.stdout);
+  }),
+};

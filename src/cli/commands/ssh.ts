@@ -1,0 +1,49 @@
+import type { Argv, CommandModule } from 'yargs';
+import { ExitCode, SkiffError } from '../../errors.js';
+import { Machine } from '../../machine/machine.js';
+import { connectSsh, loadSshTarget } from '../../ssh/connect.js';
+import { runSsh } from '../../ssh/shell.js';
+import { action, machineFlag, type GlobalArgs } from '../context.js';
+
+export interface SshArgs extends GlobalArgs {
+  command?: string[];
+  '--'?: Array<string | number>;
+}
+
+/** Quotes argv words for the guest's sh, so `skiff ssh -- ls "a b"` means what it says. */
+function shellJoin(words: string[]): string {
+  if (words.length === 1) return words[0]!; // one word: taken as a whole command line, like ssh does
+  return words.map((w) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replaceAll("'", `'\\''`)}'`)).join(' ');
+}
+
+export const sshCommand: CommandModule<GlobalArgs, SshArgs> = {
+  command: 'ssh [command..]',
+  describe: 'Open a shell in the machine, or run a command there (exit code passed through)',
+  builder: (y) =>
+    y
+      .positional('command', { type: 'string', array: true, describe: 'command to run instead of a shell' })
+      .example('$0 ssh', 'interactive shell')
+      .example('$0 ssh -- df -h /var/lib/docker', 'run a command') as Argv<SshArgs>,
+  handler: action<SshArgs>(async (argv, { home, name }) => {
+    const m = await Machine.load(home, name);
+    const ssh = (await m.driver.state()) === 'running' ? await m.driver.sshEndpoint() : undefined;
+    if (!ssh) {
+      throw new SkiffError('not-running', `machine "${name}" is not running`, {
+        hint: `start it with: skiff start${machineFlag(name)}`,
+        exitCode: ExitCode.conflict,
+      });
+    }
+    const words = [...(argv.command ?? []), ...(argv['--'] ?? [])].map(String);
+    const target = await loadSshTarget({ ...ssh, user: 'root', keyPath: m.paths.sshKey, hostPubPath: m.paths.hostPub });
+    const conn = await connectSsh(target);
+    try {
+      process.exitCode = await runSsh(conn.client, words.length ? shellJoin(words) : undefined, {
+        stdin: process.stdin,
+        stdout: process.stdout,
+        stderr: process.stderr,
+      });
+    } finally {
+      conn.client.end();
+    }
+  }),
+};

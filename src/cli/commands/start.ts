@@ -1,0 +1,72 @@
+import type { Argv, CommandModule } from 'yargs';
+import { initMachine } from '../../machine/init.js';
+import { Machine } from '../../machine/machine.js';
+import { startMachine, type StartResult } from '../../machine/start.js';
+import { StageReporter } from '../../ui/stages.js';
+import { action, machineFlag, type CommandContext, type GlobalArgs } from '../context.js';
+import { resolveImageWithProgress } from '../image.js';
+import { initOptions, settingsFrom, type InitArgs } from './init.js';
+
+export interface StartArgs extends InitArgs {
+  timings?: boolean;
+  'use-context'?: boolean;
+  timeout?: number;
+}
+
+/** Loads the machine, creating it with defaults (and any init flags) if it does not exist yet. */
+async function loadOrInit(argv: StartArgs, ctx: CommandContext): Promise<Machine> {
+  try {
+    return await Machine.load(ctx.home, ctx.name);
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'no-machine') throw e;
+  }
+  ctx.out.note(`Machine "${ctx.name}" does not exist yet: creating it.`);
+  return initMachine({
+    home: ctx.home,
+    name: ctx.name,
+    settings: await settingsFrom(argv),
+    resolveImage: (src) => resolveImageWithProgress(ctx.home, ctx.out, src),
+  });
+}
+
+export async function runStart(argv: StartArgs, ctx: CommandContext): Promise<void> {
+  const m = await loadOrInit(argv, ctx);
+  const ui = new StageReporter(ctx.out.interactive, ctx.out.color);
+  let r: StartResult;
+  try {
+    r = await startMachine(m, ui, {
+      useContext: argv['use-context'] ?? false,
+      ...(argv.timeout !== undefined ? { timeoutMs: argv.timeout * 1000 } : {}),
+    });
+  } catch (e) {
+    ui.fail();
+    throw e;
+  }
+  const total = Math.round(ui.totalMs());
+  if (r.alreadyRunning && r.timings.length === 0) ui.succeed(`Machine "${m.name}" is already running`);
+  else ui.succeed(`Machine "${m.name}" is running (${(total / 1000).toFixed(1)} s)`);
+  const timings = [...r.timings, { stage: 'total', ms: total }];
+  ctx.out.result({ name: m.name, alreadyRunning: r.alreadyRunning, socket: r.socket, dockerHost: `unix://${r.socket}`, context: r.context, ssh: r.ssh, timings }, () => {
+    const lines: string[] = [];
+    if (argv.timings) for (const t of timings) lines.push(`${t.stage.padEnd(10)} ${(t.ms / 1000).toFixed(2)} s`);
+    if (ctx.out.interactive) {
+      lines.push(`To use it from this terminal: eval "$(skiff shellinit${machineFlag(m.name)})"`);
+      lines.push(`or: docker --context ${r.context} ...`);
+    }
+    return lines.join('\n');
+  });
+}
+
+export const startCommand: CommandModule<GlobalArgs, StartArgs> = {
+  command: 'start',
+  aliases: ['up'],
+  describe: 'Boot the machine and forward its Docker socket (creates it if needed)',
+  builder: (y) =>
+    initOptions(y)
+      .option('timings', { type: 'boolean', describe: 'print how long each stage took' })
+      .option('use-context', { type: 'boolean', describe: "also make the machine's docker context the current one" })
+      .option('timeout', { type: 'number', describe: 'seconds to wait for the engine (default 240)' })
+      .example('$0 start', 'boot the default machine')
+      .example('$0 start -m dev --timings', 'boot machine "dev" and show stage times') as Argv<StartArgs>,
+  handler: action<StartArgs>(runStart),
+};

@@ -1,0 +1,32 @@
+import type { CommandModule } from 'yargs';
+import { Machine } from '../../machine/machine.js';
+import { machineStatus } from '../../machine/status.js';
+import { action, type GlobalArgs } from '../context.js';
+
+export const statusCommand: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'status',
+  describe: "Show the machine's state, resources, socket and engine version",
+  builder: (y) => y.example('$0 status', 'the default machine').example('$0 status -m dev --json', 'as JSON'),
+  handler: action(async (_argv, { home, name, out }) => {
+    const s = await machineStatus(await Machine.load(home, name));
+    out.result(s, () =>
+      [
+        ['Machine', s.name],
+        ['State', s.state],
+        ['Driver', `${s.driver}${s.accelerator ? ` (${s.accelerator})` : ''}`],
+        ['Arch', s.arch],
+        ['CPUs', String(s.cpus)],
+        ['Memory', `${s.memoryMiB} MiB`],
+        ['Disk', `${s.diskGiB} GiB`],
+        ['Socket', s.socket],
+        ['Context', s.dockerContext],
+        ['SSH', s.ssh ? `${s.ssh.host}:${s.ssh.port}` : '-'],
+        ['Agent', `${s.agent.state}${s.agent.detail ? ` (${s.agent.detail})` : ''}`],
+        ['Engine', s.engine ? `Docker ${s.engine.version} (API ${s.engine.apiVersion})` : '-'],
+        ['Image', `${s.image.source} (sha256:${s.image.sha256.slice(0, 12)})`],
+      ]
+        .map(([k, v]) => `${(k + ':').padEnd(9)} ${v}`)
+        .join('\n'),
+    );
+  }),
+};

@@ -1,0 +1,41 @@
+import type { Argv, CommandModule } from 'yargs';
+import { Machine } from '../../machine/machine.js';
+import { stopMachine } from '../../machine/stop.js';
+import { StageReporter } from '../../ui/stages.js';
+import { action, type CommandContext, type GlobalArgs } from '../context.js';
+
+export interface StopArgs extends GlobalArgs {
+  force?: boolean;
+  timeout?: number;
+}
+
+export async function runStop(argv: StopArgs, ctx: CommandContext): Promise<void> {
+  const m = await Machine.load(ctx.home, ctx.name);
+  const ui = new StageReporter(ctx.out.interactive, ctx.out.color);
+  ui.stage('stop', argv.force ? 'powering off' : 'shutting down the guest');
+  try {
+    const r = await stopMachine(m, { force: argv.force ?? false, ...(argv.timeout !== undefined ? { timeoutMs: argv.timeout * 1000 } : {}) });
+    ui.succeed(r.wasRunning ? `Machine "${m.name}" stopped` : `Machine "${m.name}" was not running`);
+    ctx.out.result({ name: m.name, stopped: true, wasRunning: r.wasRunning }, () => '');
+  } catch (e) {
+    ui.fail();
+    throw e;
+  }
+}
+
+export function stopOptions<T>(y: Argv<T>) {
+  return y
+    .option('force', { alias: 'f', type: 'boolean', describe: 'power off at once, without a clean shutdown' })
+    .option('timeout', { type: 'number', describe: 'seconds to wait for a clean shutdown before forcing (default 60)' });
+}
+
+export const stopCommand: CommandModule<GlobalArgs, StopArgs> = {
+  command: 'stop',
+  aliases: ['down'],
+  describe: 'Shut the machine down cleanly (ACPI), forcing after a timeout',
+  builder: (y) =>
+    stopOptions(y)
+      .example('$0 stop', 'clean shutdown of the default machine')
+      .example('$0 stop --force', 'power off at once') as Argv<StopArgs>,
+  handler: action<StopArgs>(runStop),
+};

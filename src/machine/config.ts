@@ -1,0 +1,168 @@
+import { readFile } from 'node:fs/promises';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { ExitCode, SkiffError } from '../errors.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
+import { parseSizeMiB } from './size.js';
+
+export const DRIVERS = ['qemu', 'virtualbox'] as const;
+export const ARCHES = ['x86_64', 'aarch64'] as const;
+
+const ShareSchema = z.object({
+  hostPath: z.string().startsWith('/', 'must be an absolute path'),
+  guestPath: z.string().startsWith('/', 'must be an absolute path'),
+  readOnly: z.boolean().default(false),
+});
+
+/** The stored, validated config of one machine (machines/NAME/config.yaml). */
+export const MachineConfigSchema = z.object({
+  version: z.literal(1),
+  name: z.string(),
+  driver: z.enum(DRIVERS),
+  arch: z.enum(ARCHES),
+  cpus: z.number().int().min(1).max(64),
+  memoryMiB: z.number().int().min(512).max(256 * 1024),
+  diskGiB: z.number().int().min(2).max(4096),
+  image: z.object({
+    /** What the user gave (URL, path, "local build", "release"). */
+    source: z.string(),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    /** The verified image in the cache. */
+    path: z.string(),
+  }),
+  shares: z.array(ShareSchema).default([]),
+  createdAt: z.string(),
+});
+export type MachineConfig = z.infer<typeof MachineConfigSchema>;
+
+/**
+ * What a user may set: `init` flags or a YAML file given with --config. Sizes take
+ * units ("2G"); a bare number is MiB for memory and GiB for the disk.
+ */
+export const UserSettingsSchema = z
+  .object({
+    driver: z.enum(DRIVERS),
+    arch: z.enum(ARCHES),
+    cpus: z.coerce.number().int().min(1).max(64),
+    memory: z.union([z.string(), z.number()]),
+    disk: z.union([z.string(), z.number()]),
+    iso: z.string().min(1),
+    checksum: z.string(),
+    shares: z.union([z.array(z.union([z.string(), ShareSchema])), z.literal(false)]),
+  })
+  .partial()
+  .strict();
+export type UserSettings = z.infer<typeof UserSettingsSchema>;
+
+export function hostArch(): (typeof ARCHES)[number] {
+  return process.arch === 'arm64' ? 'aarch64' : 'x86_64';
+}
+
+export function defaultSettings(home: string | undefined): Required<Pick<UserSettings, 'driver' | 'cpus' | 'memory' | 'disk'>> & {
+  arch: (typeof ARCHES)[number];
+  shares: Array<z.infer<typeof ShareSchema>>;
+} {
+  return {
+    driver: 'qemu',
+    arch: hostArch(),
+    cpus: 2,
+    memory: '2G',
+    disk: '20G',
+    // The user's home at the same path in the guest, as boot2docker's /Users share.
+    shares: home ? [{ hostPath: home, guestPath: home, readOnly: false }] : [],
+  };
+}
+
+export function describeZodError(e: z.ZodError): string {
+  return e.issues
+    .map((i) => `${i.path.length ? i.path.join('.') + ': ' : ''}${i.message}`)
+    .join('; ');
+}
+
+export function validateUserSettings(raw: unknown, where: string): UserSettings {
+  const r = UserSettingsSchema.safeParse(raw ?? {});
+  if (!r.success) {
+    throw new SkiffError('invalid-settings', `invalid ${where}: ${describeZodError(r.error)}`, {
+      hint: 'see `skiff init --help` for the accepted settings and their ranges',
+      exitCode: ExitCode.usage,
+    });
+  }
+  return r.data;
+}
+
+export async function readUserSettingsFile(file: string): Promise<UserSettings> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new SkiffError('config-unreadable', `cannot read config file ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`, {
+      hint: 'give the path of a readable YAML file',
+      exitCode: ExitCode.usage,
+    });
+  }
+  let raw: unknown;
+  try {
+    raw = YAML.parse(text);
+  } catch (e) {
+    throw new SkiffError('config-invalid', `config file ${file} is not valid YAML: ${(e as Error).message.split('\n')[0]}`, {
+      hint: 'fix the YAML syntax',
+      exitCode: ExitCode.usage,
+    });
+  }
+  return validateUserSettings(raw, `config file ${file}`);
+}
+
+/** Turns validated settings (defaults merged in) into sizes and share entries. */
+export function resolveSizes(s: { memory: string | number; disk: string | number }): { memoryMiB: number; diskGiB: number } {
+  const memoryMiB = parseSizeMiB(s.memory, 'm', 'memory size');
+  const diskMiB = parseSizeMiB(s.disk, 'g', 'disk size');
+  if (memoryMiB < 512 || memoryMiB > 256 * 1024) {
+    throw new SkiffError('invalid-size', `memory ${memoryMiB} MiB is out of range`, {
+      hint: 'give between 512M and 256G',
+      exitCode: ExitCode.usage,
+    });
+  }
+  if (diskMiB % 1024 !== 0 || diskMiB < 2 * 1024 || diskMiB > 4096 * 1024) {
+    throw new SkiffError('invalid-size', `disk size ${s.disk} is out of range or not whole GiB`, {
+      hint: 'give a whole number of GiB between 2G and 4096G, e.g. 20G',
+      exitCode: ExitCode.usage,
+    });
+  }
+  return { memoryMiB, diskGiB: diskMiB / 1024 };
+}
+
+export async function loadMachineConfig(file: string, name: string): Promise<MachineConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new SkiffError('no-machine', `machine "${name}" does not exist`, {
+        hint: name === 'default' ? 'run `skiff init` (or `skiff start`) first' : `run \`skiff init -m ${name}\` first`,
+        exitCode: ExitCode.notFound,
+      });
+    }
+    throw e;
+  }
+  const broken = (why: string) =>
+    new SkiffError('config-corrupt', `the config of machine "${name}" (${file}) is corrupt: ${why}`, {
+      hint: `fix it by hand, or remove the machine with \`skiff delete -m ${name}\``,
+      exitCode: ExitCode.environment,
+    });
+  let raw: unknown;
+  try {
+    raw = YAML.parse(text);
+  } catch (e) {
+    throw broken((e as Error).message.split('\n')[0] ?? 'bad YAML');
+  }
+  const r = MachineConfigSchema.safeParse(raw);
+  if (!r.success) throw broken(describeZodError(r.error));
+  if (r.data.name !== name) throw broken(`it names machine "${r.data.name}"`);
+  return r.data;
+}
+
+export async function saveMachineConfig(file: string, config: MachineConfig): Promise<void> {
+  const valid = MachineConfigSchema.parse(config);
+  const text = '# skiff machine config; edit while the machine is stopped.\n' + YAML.stringify(valid);
+  await writeFileAtomic(file, text, { mode: 0o600 });
+}

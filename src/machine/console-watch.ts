@@ -1,0 +1,65 @@
+import { open } from 'node:fs/promises';
+
+/** A readiness marker the guest prints on its serial console (see iso/README.md). */
+export type ConsoleMarker =
+  | { kind: 'stage'; name: string; uptime: number }
+  | { kind: 'ready'; uptime: number }
+  | { kind: 'error'; what: string; message: string }
+  | { kind: 'poweroff'; uptime: number };
+
+export function parseMarker(line: string): ConsoleMarker | undefined {
+  // A marker may follow kernel output on the same line, so it is searched for, not anchored.
+  const l = line.replace(/\r$/, '');
+  let m = /SKIFF-STAGE (\S+) ([\d.]+)/.exec(l);
+  if (m) return { kind: 'stage', name: m[1]!, uptime: Number(m[2]) };
+  m = /SKIFF-READY ([\d.]+)/.exec(l);
+  if (m) return { kind: 'ready', uptime: Number(m[1]) };
+  m = /SKIFF-ERROR (\S+) ?(.*)$/.exec(l);
+  if (m) return { kind: 'error', what: m[1]!, message: m[2] ?? '' };
+  m = /SKIFF-POWEROFF ([\d.]+)/.exec(l);
+  if (m) return { kind: 'poweroff', uptime: Number(m[1]) };
+  return undefined;
+}
+
+/**
+ * Follows the console log as the guest writes it and reports markers. Polling a
+ * file is portable (QEMU and VirtualBox both just append to it) and cheap at 100 ms.
+ */
+export function watchConsole(file: string, onMarker: (m: ConsoleMarker) => void, intervalMs = 100): { stop(): void } {
+  let offset = 0;
+  let partial = '';
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const tick = async () => {
+    try {
+      const fh = await open(file, 'r');
+      try {
+        const { size } = await fh.stat();
+        if (size < offset) offset = 0; // truncated: a new boot
+        if (size > offset) {
+          const buf = Buffer.alloc(size - offset);
+          const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
+          offset += bytesRead;
+          const lines = (partial + buf.subarray(0, bytesRead).toString('utf8')).split('\n');
+          partial = lines.pop() ?? '';
+          for (const line of lines) {
+            const m = parseMarker(line);
+            if (m) onMarker(m);
+          }
+        }
+      } finally {
+        await fh.close();
+      }
+    } catch {
+      // Not there yet: the hypervisor creates it as it boots.
+    }
+    if (!stopped) timer = setTimeout(tick, intervalMs);
+  };
+  void tick();
+  return {
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
+}

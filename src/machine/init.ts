@@ -1,0 +1,116 @@
+import { access, mkdir, rm, writeFile } from 'node:fs/promises';
+import { ExitCode, SkiffError } from '../errors.js';
+import { writeSeed } from '../guest/seed.js';
+import type { ResolvedImage } from '../image/store.js';
+import { generateEd25519 } from '../ssh/keys.js';
+import {
+  defaultSettings,
+  resolveSizes,
+  saveMachineConfig,
+  type MachineConfig,
+  type UserSettings,
+} from './config.js';
+import { withMachineLock } from './lock.js';
+import { Machine, userHome } from './machine.js';
+import { machinePaths, machinesDir, type MachinePaths } from './paths.js';
+import { resolveShares } from './shares.js';
+
+export interface InitRequest {
+  home: string;
+  name: string;
+  settings: UserSettings;
+  /** Fetches and verifies the image; called only once every other input has been checked. */
+  resolveImage(source: { iso?: string; checksum?: string; arch: MachineConfig['arch'] }): Promise<ResolvedImage>;
+}
+
+async function exists(p: string): Promise<boolean> {
+  return access(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Builds the full config from defaults and what the user gave, checking every value. */
+export function buildConfig(name: string, settings: UserSettings, image: ResolvedImage | undefined): Omit<MachineConfig, 'image'> & { image?: MachineConfig['image'] } {
+  const d = defaultSettings(userHome());
+  const sizes = resolveSizes({ memory: settings.memory ?? d.memory, disk: settings.disk ?? d.disk });
+  return {
+    version: 1,
+    name,
+    driver: settings.driver ?? d.driver,
+    arch: settings.arch ?? d.arch,
+    cpus: settings.cpus ?? d.cpus,
+    ...sizes,
+    shares: resolveShares(settings.shares, d.shares),
+    createdAt: new Date().toISOString(),
+    ...(image ? { image: { source: image.source, sha256: image.sha256, path: image.path } } : {}),
+  };
+}
+
+/**
+ * Creates machine NAME: config, keys, seed, then the VM and its disk through the
+ * driver. The config is written last, so a machine without one is a leftover of
+ * an interrupted init and is cleared by the next; a failure removes all it made.
+ */
+export async function initMachine(req: InitRequest): Promise<Machine> {
+  const paths = machinePaths(req.home, req.name);
+  // Check every input before anything is fetched or written.
+  const draft = buildConfig(req.name, req.settings, undefined);
+  await mkdirHome(req.home);
+  return withMachineLock(machinesDir(req.home), req.name, async () => {
+    if (await exists(paths.config)) {
+      throw new SkiffError('exists', `machine "${req.name}" already exists`, {
+        hint: `start it with \`skiff start${req.name === 'default' ? '' : ` -m ${req.name}`}\`, or delete it first`,
+        exitCode: ExitCode.conflict,
+      });
+    }
+    const image = await req.resolveImage({ iso: req.settings.iso, checksum: req.settings.checksum, arch: draft.arch });
+    const config: MachineConfig = { ...draft, image: { source: image.source, sha256: image.sha256, path: image.path } };
+    const machine = await Machine.fromConfig(req.home, paths, config);
+    await machine.driver.check();
+    // A leftover of an interrupted init (no config): clear it, VM included.
+    if (await exists(paths.dir)) await clearLeftover(machine);
+    try {
+      await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+      await writeKeys(paths, req.name);
+      await machine.driver.create();
+      await saveMachineConfig(paths.config, config);
+    } catch (e) {
+      await clearLeftover(machine);
+      throw e;
+    }
+    return machine;
+  });
+}
+
+async function mkdirHome(home: string): Promise<void> {
+  try {
+    await mkdir(machinesDir(home), { recursive: true, mode: 0o700 });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new SkiffError('home-unwritable', `cannot create skiff's home ${home}: ${code ?? e}`, {
+      hint: 'set SKIFF_HOME (or --home) to a writable directory',
+      exitCode: ExitCode.environment,
+    });
+  }
+}
+
+async function clearLeftover(machine: Machine): Promise<void> {
+  await machine.driver.remove().catch(() => {});
+  await rm(machine.paths.dir, { recursive: true, force: true });
+}
+
+async function writeKeys(paths: MachinePaths, name: string): Promise<void> {
+  const user = generateEd25519(`skiff@${name}`);
+  const host = generateEd25519(`skiff-guest-${name}`);
+  await writeFile(paths.sshKey, user.private, { mode: 0o600 });
+  await writeFile(paths.sshPub, user.public, { mode: 0o644 });
+  await writeFile(paths.hostKey, host.private, { mode: 0o600 });
+  await writeFile(paths.hostPub, host.public, { mode: 0o644 });
+  await writeSeed(paths.seed, {
+    authorizedKeys: user.public,
+    hostKeyPrivate: host.private,
+    hostKeyPublic: host.public,
+    settings: { SKIFF_HOSTNAME: name },
+  });
+}

@@ -1,0 +1,48 @@
+import { readdir } from 'node:fs/promises';
+import { errorMessage } from '../errors.js';
+import { Machine } from './machine.js';
+import { machinesDir } from './paths.js';
+
+export interface ListEntry {
+  name: string;
+  state: string;
+  driver?: string;
+  arch?: string;
+  cpus?: number;
+  memoryMiB?: number;
+  socket?: string;
+  error?: string;
+}
+
+/** Every machine with a config; a broken one is listed with its error, not hidden. */
+export async function listMachines(home: string): Promise<ListEntry[]> {
+  let names: string[];
+  try {
+    names = (await readdir(machinesDir(home), { withFileTypes: true }))
+      .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
+      .map((d) => d.name)
+      .sort();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  return Promise.all(
+    names.map(async (name): Promise<ListEntry | undefined> => {
+      try {
+        const m = await Machine.load(home, name);
+        return {
+          name,
+          state: await m.driver.state(),
+          driver: m.config.driver,
+          arch: m.config.arch,
+          cpus: m.config.cpus,
+          memoryMiB: m.config.memoryMiB,
+          socket: m.paths.dockerSocket,
+        };
+      } catch (e) {
+        if ((e as { code?: string }).code === 'no-machine') return undefined; // leftover of an interrupted init
+        return { name, state: 'error', error: errorMessage(e) };
+      }
+    }),
+  ).then((l) => l.filter((e): e is ListEntry => e !== undefined));
+}

@@ -1,0 +1,52 @@
+import { open } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+
+export interface LogFile {
+  label: string;
+  file: string;
+}
+
+/** Copies bytes of `file` from `offset` to `out`, each line prefixed when labelled; returns the new offset. */
+async function copyFrom(f: LogFile, offset: number, labelled: boolean, out: Writable, carry: { partial: string }): Promise<number> {
+  let fh;
+  try {
+    fh = await open(f.file, 'r');
+  } catch {
+    return offset;
+  }
+  try {
+    const { size } = await fh.stat();
+    if (size < offset) offset = 0; // rotated or truncated by a new boot
+    const chunk = Buffer.alloc(64 * 1024);
+    while (offset < size) {
+      const { bytesRead } = await fh.read(chunk, 0, Math.min(chunk.length, size - offset), offset);
+      if (bytesRead === 0) break;
+      offset += bytesRead;
+      const text = chunk.subarray(0, bytesRead).toString('utf8');
+      if (!labelled) out.write(text);
+      else {
+        const lines = (carry.partial + text).split('\n');
+        carry.partial = lines.pop() ?? '';
+        for (const l of lines) out.write(`${f.label.padEnd(7)}| ${l}\n`);
+      }
+    }
+    return offset;
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function printFiles(files: LogFile[], labelled: boolean, out: Writable): Promise<number[]> {
+  const offsets: number[] = [];
+  for (const f of files) offsets.push(await copyFrom(f, 0, labelled, out, { partial: '' }));
+  return offsets;
+}
+
+/** Polls the files and prints what they gain, until the process is interrupted. */
+export async function followFiles(files: LogFile[], offsets: number[], labelled: boolean, out: Writable): Promise<never> {
+  const carries = files.map(() => ({ partial: '' }));
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 250));
+    for (let i = 0; i < files.length; i++) offsets[i] = await copyFrom(files[i]!, offsets[i] ?? 0, labelled, out, carries[i]!);
+  }
+}

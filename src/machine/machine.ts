@@ -1,0 +1,60 @@
+import os from 'node:os';
+import type { Driver, MachineSpec, Share } from '../drivers/driver.js';
+import { loadDriver } from '../drivers/index.js';
+import { loadMachineConfig, type MachineConfig } from './config.js';
+import { machinePaths, machinesDir, type MachinePaths } from './paths.js';
+import { withMachineLock, type LockOptions } from './lock.js';
+
+/** One machine: its paths, its config and the driver that runs it. */
+export class Machine {
+  private constructor(
+    readonly home: string,
+    readonly paths: MachinePaths,
+    readonly config: MachineConfig,
+    readonly driver: Driver,
+  ) {}
+
+  static async load(home: string, name: string): Promise<Machine> {
+    const paths = machinePaths(home, name);
+    const config = await loadMachineConfig(paths.config, name);
+    return Machine.fromConfig(home, paths, config);
+  }
+
+  static async fromConfig(home: string, paths: MachinePaths, config: MachineConfig): Promise<Machine> {
+    const driver = await loadDriver(config.driver, specFor(paths, config));
+    return new Machine(home, paths, config, driver);
+  }
+
+  get name(): string {
+    return this.paths.name;
+  }
+
+  lock<T>(fn: () => Promise<T>, opts?: LockOptions): Promise<T> {
+    return withMachineLock(machinesDir(this.home), this.name, fn, opts);
+  }
+}
+
+export function sharesFor(config: MachineConfig): Share[] {
+  return config.shares.map((s, i) => ({ ...s, tag: `share${i}` }));
+}
+
+export function specFor(paths: MachinePaths, config: MachineConfig): MachineSpec {
+  return {
+    name: paths.name,
+    paths,
+    cpus: config.cpus,
+    memoryMiB: config.memoryMiB,
+    diskGiB: config.diskGiB,
+    arch: config.arch,
+    isoPath: config.image.path,
+    shares: sharesFor(config),
+  };
+}
+
+export function userHome(): string | undefined {
+  try {
+    return os.homedir();
+  } catch {
+    return undefined;
+  }
+}

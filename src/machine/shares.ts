@@ -1,0 +1,29 @@
+import path from 'node:path';
+import { ExitCode, SkiffError } from '../errors.js';
+import type { MachineConfig, UserSettings } from './config.js';
+
+type ShareEntry = MachineConfig['shares'][number];
+
+/**
+ * Shares come as objects (YAML) or as "HOST[:GUEST][:ro]" strings (flags);
+ * `false` means none. Relative host paths are not accepted: the guest mounts
+ * them at boot, long after the shell that named them is gone.
+ */
+export function resolveShares(input: UserSettings['shares'], defaults: ShareEntry[]): ShareEntry[] {
+  if (input === undefined) return defaults;
+  if (input === false) return [];
+  return input.map((s) => {
+    if (typeof s !== 'string') return s;
+    const parts = s.split(':');
+    let readOnly = false;
+    if (parts.length > 1 && (parts.at(-1) === 'ro' || parts.at(-1) === 'rw')) readOnly = parts.pop() === 'ro';
+    const [hostPath, guestPath = hostPath] = parts;
+    if (!hostPath || !path.isAbsolute(hostPath) || !path.isAbsolute(guestPath ?? '') || parts.length > 2) {
+      throw new SkiffError('invalid-share', `invalid share ${JSON.stringify(s)}`, {
+        hint: 'give HOST_PATH[:GUEST_PATH][:ro] with absolute paths, e.g. /home/me or /srv/data:/data:ro',
+        exitCode: ExitCode.usage,
+      });
+    }
+    return { hostPath: path.normalize(hostPath), guestPath: path.normalize(guestPath!), readOnly };
+  });
+}

@@ -1,0 +1,141 @@
+import { ExitCode, SkiffError } from '../errors.js';
+import { agentStatus, startAgent, stopAgent } from '../agent/control.js';
+import type { AgentSpec } from '../agent/spec.js';
+import type { SshEndpoint } from '../drivers/driver.js';
+import { updateDockerContext } from '../shell/docker-context.js';
+import type { StageReporter } from '../ui/stages.js';
+import { watchConsole, type ConsoleMarker } from './console-watch.js';
+import { enginePing } from './engine.js';
+import type { Machine } from './machine.js';
+
+export interface StartOptions {
+  /** How long the whole boot may take before giving up (TCG boots take ~20 s). */
+  timeoutMs?: number;
+  /** Make the machine's docker context the current one. */
+  useContext?: boolean;
+}
+
+export interface StartResult {
+  alreadyRunning: boolean;
+  socket: string;
+  ssh: SshEndpoint;
+  timings: Array<{ stage: string; ms: number }>;
+  context: string;
+}
+
+const STAGE_TEXT: Record<string, string> = {
+  init: 'guest init',
+  modules: 'loading kernel modules',
+  network: 'bringing up the network',
+  disk: 'mounting the data disk',
+  sshd: 'starting sshd',
+  dockerd: 'starting the Docker engine',
+};
+
+export function agentSpecFor(m: Machine, ssh: SshEndpoint): AgentSpec {
+  const p = m.paths;
+  return {
+    machine: m.name,
+    sshHost: ssh.host,
+    sshPort: ssh.port,
+    user: 'root',
+    keyPath: p.sshKey,
+    hostPubPath: p.hostPub,
+    socketPath: p.dockerSocket,
+    pidPath: p.agentPid,
+    statePath: p.agentState,
+    logPath: p.agentLog,
+  };
+}
+
+/**
+ * Boots the machine (if it is not running), connects the agent and returns once
+ * the Docker API answers through the forwarded socket. Holding the machine's lock,
+ * a second `start` waits for the first and then finds the machine running.
+ */
+export async function startMachine(m: Machine, ui: StageReporter, opts: StartOptions = {}): Promise<StartResult> {
+  return m.lock(() => startLocked(m, ui, opts), {
+    onWait: () => ui.stage('waiting', `another skiff command is using machine "${m.name}"; waiting for it`),
+  });
+}
+
+async function startLocked(m: Machine, ui: StageReporter, opts: StartOptions): Promise<StartResult> {
+  const timeoutMs = opts.timeoutMs ?? 240_000;
+  const deadline = Date.now() + timeoutMs;
+  const state = await m.driver.state();
+  const socket = m.paths.dockerSocket;
+  const context = await updateDockerContext(m.name, socket, { use: opts.useContext ?? false });
+
+  if (state === 'running') {
+    const ssh = await m.driver.sshEndpoint();
+    if (!ssh) throw new SkiffError('no-endpoint', `machine "${m.name}" runs but its SSH port is unknown`, { hint: 'run `skiff restart`' });
+    const agent = await agentStatus(m.paths);
+    if (agent.state === 'running' && (await enginePing(socket))) {
+      return { alreadyRunning: true, socket, ssh, timings: [], context };
+    }
+    // The VM survived but the agent did not (crash, host reboot of the agent only, kill).
+    ui.stage('agent', 'reconnecting to the running machine');
+    await stopAgent(m.paths);
+    await startAgent(agentSpecFor(m, ssh));
+    ui.stage('engine', 'waiting for the Docker engine');
+    await waitForEngine(m, socket, deadline, () => undefined);
+    return { alreadyRunning: true, socket, ssh, timings: ui.timings, context };
+  }
+  if (state !== 'stopped') {
+    throw new SkiffError('bad-state', `machine "${m.name}" is ${state}`, {
+      hint: state === 'paused' ? 'resume it in the hypervisor, or `skiff stop --force` it' : 'wait for it, or `skiff stop --force` it',
+      exitCode: ExitCode.conflict,
+    });
+  }
+
+  await stopAgent(m.paths); // a leftover from a crash must not hold the socket path
+  ui.stage('boot', 'booting the VM');
+  let failure: ConsoleMarker | undefined;
+  const watcher = watchConsole(m.paths.consoleLog, (mk) => {
+    if (mk.kind === 'stage') ui.stage(mk.name, `guest: ${STAGE_TEXT[mk.name] ?? mk.name}`);
+    else if (mk.kind === 'error') failure = mk;
+  });
+  try {
+    const ssh = await m.driver.start({ notice: (msg) => ui.notice(msg) });
+    const guestFailed = () => {
+      if (failure?.kind === 'error') {
+        return new SkiffError('guest-failed', `the guest failed to start: ${failure.what}: ${failure.message}`, {
+          hint: `see the console log: skiff logs${m.name === 'default' ? '' : ` -m ${m.name}`}; the machine is left running so you can \`skiff ssh\` in`,
+        });
+      }
+      return undefined;
+    };
+    await startAgentWhenUp(m, ssh, deadline, guestFailed);
+    ui.stage('engine', 'waiting for the Docker engine');
+    await waitForEngine(m, socket, deadline, guestFailed);
+    return { alreadyRunning: false, socket, ssh, timings: ui.timings, context };
+  } finally {
+    watcher.stop();
+  }
+}
+
+async function startAgentWhenUp(m: Machine, ssh: SshEndpoint, deadline: number, guestFailed: () => SkiffError | undefined): Promise<void> {
+  // The agent retries the connection itself; it is started right away so the SSH
+  // handshake happens the moment sshd listens, not at our next poll.
+  const spec = agentSpecFor(m, ssh);
+  await startAgent(spec, { timeoutMs: Math.max(1000, deadline - Date.now()), failed: guestFailed });
+}
+
+async function waitForEngine(m: Machine, socket: string, deadline: number, guestFailed: () => SkiffError | undefined): Promise<void> {
+  for (;;) {
+    if (await enginePing(socket, 2000)) return;
+    const err = guestFailed();
+    if (err) throw err;
+    if ((await m.driver.state()) !== 'running') {
+      throw new SkiffError('vm-died', `the VM of machine "${m.name}" stopped while starting`, {
+        hint: 'see `skiff logs` for the guest console',
+      });
+    }
+    if (Date.now() > deadline) {
+      throw new SkiffError('start-timeout', `the Docker engine of machine "${m.name}" did not answer in time`, {
+        hint: 'see `skiff logs`; the machine is left running, `skiff stop` stops it',
+      });
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}

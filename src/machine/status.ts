@@ -1,0 +1,50 @@
+import { agentStatus } from '../agent/control.js';
+import type { VmState } from '../drivers/driver.js';
+import { contextName } from '../shell/docker-context.js';
+import { engineVersion } from './engine.js';
+import type { Machine } from './machine.js';
+
+export interface MachineStatus {
+  name: string;
+  state: VmState;
+  driver: string;
+  arch: string;
+  accelerator?: string;
+  cpus: number;
+  memoryMiB: number;
+  diskGiB: number;
+  image: { source: string; sha256: string };
+  socket: string;
+  dockerContext: string;
+  ssh?: { host: string; port: number };
+  agent: { state: string; detail?: string };
+  engine?: { version: string; apiVersion: string };
+}
+
+/** Reads the truth from the hypervisor, the agent and the engine; changes nothing. */
+export async function machineStatus(m: Machine): Promise<MachineStatus> {
+  const state = await m.driver.state();
+  const running = state === 'running';
+  const [info, ssh, agent] = await Promise.all([
+    m.driver.info().catch(() => ({}) as { accelerator?: string }),
+    running ? m.driver.sshEndpoint() : Promise.resolve(undefined),
+    agentStatus(m.paths),
+  ]);
+  const engine = running && agent.state === 'running' ? await engineVersion(m.paths.dockerSocket) : undefined;
+  return {
+    name: m.name,
+    state,
+    driver: m.config.driver,
+    arch: m.config.arch,
+    ...(info.accelerator ? { accelerator: info.accelerator } : {}),
+    cpus: m.config.cpus,
+    memoryMiB: m.config.memoryMiB,
+    diskGiB: m.config.diskGiB,
+    image: { source: m.config.image.source, sha256: m.config.image.sha256 },
+    socket: m.paths.dockerSocket,
+    dockerContext: contextName(m.name),
+    ...(ssh ? { ssh } : {}),
+    agent: { state: agent.state, ...(agent.detail ? { detail: agent.detail } : {}) },
+    ...(engine ? { engine } : {}),
+  };
+}

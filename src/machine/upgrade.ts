@@ -1,0 +1,31 @@
+import type { ResolvedImage } from '../image/store.js';
+import { saveMachineConfig, type MachineConfig } from './config.js';
+import { Machine } from './machine.js';
+import { stopMachine } from './stop.js';
+
+export interface UpgradeResult {
+  changed: boolean;
+  from: string;
+  to: string;
+  wasRunning: boolean;
+}
+
+/**
+ * Points the machine at a new guest image. Everything that must survive lives on
+ * the data disk, which is not touched; the machine is stopped cleanly for the swap
+ * and the caller restarts it if it was running.
+ */
+export async function upgradeMachine(m: Machine, image: ResolvedImage): Promise<{ result: UpgradeResult; machine: Machine }> {
+  const from = m.config.image.sha256;
+  if (image.sha256 === from) {
+    return { result: { changed: false, from, to: from, wasRunning: false }, machine: m };
+  }
+  const { wasRunning } = await stopMachine(m);
+  const config: MachineConfig = { ...m.config, image: { source: image.source, sha256: image.sha256, path: image.path } };
+  await m.lock(async () => {
+    await m.driver.setImage(image.path);
+    await saveMachineConfig(m.paths.config, config);
+  });
+  const machine = await Machine.fromConfig(m.home, m.paths, config);
+  return { result: { changed: true, from, to: image.sha256, wasRunning }, machine };
+}

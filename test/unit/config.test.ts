@@ -1,0 +1,111 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadMachineConfig, readUserSettingsFile, saveMachineConfig, validateUserSettings, type MachineConfig } from '../../src/machine/config.js';
+import { buildConfig } from '../../src/machine/init.js';
+import { validateMachineName } from '../../src/machine/paths.js';
+import { parseSizeMiB } from '../../src/machine/size.js';
+import { resolveShares } from '../../src/machine/shares.js';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'skiff-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('machine names', () => {
+  it.each(['default', 'dev-1', 'a', 'x_y', '0box'])('accepts %s', (n) => expect(validateMachineName(n)).toBe(n));
+  it.each(['', '../x', 'a/b', '..', '.hidden', 'A', 'a b', 'x'.repeat(33), '-x', 'a\u0000b', 'é'])('refuses %j', (n) => {
+    expect(() => validateMachineName(n)).toThrow(/invalid machine name/);
+  });
+});
+
+describe('sizes', () => {
+  it.each([
+    ['2048', 'm', 2048],
+    ['2G', 'm', 2048],
+    ['2GiB', 'm', 2048],
+    ['512M', 'm', 512],
+    ['1.5g', 'm', 1536],
+    ['20', 'g', 20480],
+    ['20G', 'g', 20480],
+    [4096, 'm', 4096],
+  ] as const)('%s (bare unit %s) is %d MiB', (input, unit, want) => expect(parseSizeMiB(input, unit, 'x')).toBe(want));
+  it.each(['', 'abc', '-1', '2X', '1e3', '2 GB extra'])('refuses %j', (input) => {
+    expect(() => parseSizeMiB(input, 'm', 'memory size')).toThrow(/invalid memory size/);
+  });
+});
+
+describe('settings', () => {
+  it('fills defaults and converts sizes', () => {
+    const c = buildConfig('dev', { cpus: 4, memory: '4G', disk: '30G', driver: 'virtualbox' }, undefined);
+    expect(c).toMatchObject({ name: 'dev', cpus: 4, memoryMiB: 4096, diskGiB: 30, driver: 'virtualbox' });
+  });
+  it.each([
+    [{ cpus: 0 }, /cpus/],
+    [{ cpus: 'many' }, /cpus/],
+    [{ cpus: 65 }, /cpus/],
+    [{ driver: 'hyperv' }, /driver/],
+    [{ arch: 'mips' }, /arch/],
+    [{ colour: 'red' }, /colour|unrecognized/i],
+  ])('refuses %j', (raw, re) => expect(() => validateUserSettings(raw, 'options')).toThrow(re));
+  it.each([
+    [{ memory: '256M' }, /memory 256 MiB is out of range/],
+    [{ memory: 'lots' }, /invalid memory size/],
+    [{ disk: '1G' }, /disk size 1G is out of range/],
+    [{ disk: '1.5G' }, /not whole GiB/],
+  ])('refuses sizes %j', (s, re) => expect(() => buildConfig('x', s, undefined)).toThrow(re));
+
+  it('reads a YAML settings file and reports bad YAML in one line', async () => {
+    const good = path.join(dir, 'good.yaml');
+    writeFileSync(good, 'cpus: 3\nmemory: 3G\nshares:\n  - /srv/data:/data:ro\n');
+    expect(await readUserSettingsFile(good)).toEqual({ cpus: 3, memory: '3G', shares: ['/srv/data:/data:ro'] });
+    const bad = path.join(dir, 'bad.yaml');
+    writeFileSync(bad, 'cpus: [1\n');
+    await expect(readUserSettingsFile(bad)).rejects.toThrow(/not valid YAML/);
+    await expect(readUserSettingsFile(path.join(dir, 'missing.yaml'))).rejects.toThrow(/cannot read config file/);
+  });
+});
+
+describe('shares', () => {
+  it('parses HOST[:GUEST][:ro]', () => {
+    expect(resolveShares(['/a', '/b:/c', '/d:ro', '/e:/f:ro'], [])).toEqual([
+      { hostPath: '/a', guestPath: '/a', readOnly: false },
+      { hostPath: '/b', guestPath: '/c', readOnly: false },
+      { hostPath: '/d', guestPath: '/d', readOnly: true },
+      { hostPath: '/e', guestPath: '/f', readOnly: true },
+    ]);
+    expect(resolveShares(false, [{ hostPath: '/h', guestPath: '/h', readOnly: false }])).toEqual([]);
+  });
+  it.each(['relative', '/a:relative', '/a:/b:/c'])('refuses %j', (s) => expect(() => resolveShares([s], [])).toThrow(/invalid share/));
+});
+
+describe('stored config', () => {
+  const file = path.join(dir, 'config.yaml');
+  const config: MachineConfig = {
+    version: 1,
+    name: 'dev',
+    driver: 'qemu',
+    arch: 'x86_64',
+    cpus: 2,
+    memoryMiB: 2048,
+    diskGiB: 20,
+    image: { source: 'local build', sha256: 'a'.repeat(64), path: '/x/skiff-amd64.iso' },
+    shares: [],
+    createdAt: '2026-11-25T00:00:00.000Z',
+  };
+  it('round-trips', async () => {
+    await saveMachineConfig(file, config);
+    expect(await loadMachineConfig(file, 'dev')).toEqual(config);
+  });
+  it.each([
+    ['', /corrupt/],
+    ['cpus: [', /corrupt/],
+    ['version: 1\nname: dev\n', /corrupt: .*driver/],
+  ])('reports a corrupt config %j as such, not a crash', async (text, re) => {
+    const f = path.join(dir, 'broken.yaml');
+    writeFileSync(f, text);
+    await expect(loadMachineConfig(f, 'dev')).rejects.toThrow(re);
+  });
+  it('a missing config means the machine does not exist', async () => {
+    await expect(loadMachineConfig(path.join(dir, 'none.yaml'), 'none')).rejects.toThrow(/machine "none" does not exist/);
+  });
+});
