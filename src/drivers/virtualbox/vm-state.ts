@@ -1,0 +1,37 @@
+import type { VmState } from '../driver.js';
+
+/**
+ * VMState values from VBoxManageInfo.cpp's machineStateToName(short form),
+ * folded to what skiff acts on. "saved" and "aborted-saved" are off: startvm
+ * resumes them, nothing runs meanwhile.
+ */
+const STATES: Record<string, VmState> = {
+  poweroff: 'stopped',
+  aborted: 'stopped',
+  saved: 'stopped',
+  'aborted-saved': 'stopped',
+  teleported: 'stopped',
+  settingup: 'stopped',
+  snapshotting: 'stopped',
+  restoringsnapshot: 'stopped',
+  deletingsnapshot: 'stopped',
+  running: 'running',
+  livesnapshotting: 'running',
+  onlinesnapshotting: 'running',
+  teleporting: 'running',
+  deletingsnapshotlive: 'running',
+  paused: 'paused',
+  teleportingpausedvm: 'paused',
+  deletingsnapshotlivepaused: 'paused',
+  starting: 'starting',
+  restoring: 'starting',
+  teleportingin: 'starting',
+  stopping: 'stopping',
+  saving: 'stopping',
+  gurumeditation: 'error',
+};
+
+export function foldVmState(vmState: string | undefined): VmState {
+  if (vmState === undefined) return 'error';
+  return STATES[vmState] ?? 'error';
+}
