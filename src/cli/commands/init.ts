@@ -13,7 +13,8 @@ export interface InitArgs extends GlobalArgs {
   iso?: string;
   checksum?: string;
   share?: string[];
-  'no-shares'?: boolean;
+  /** false with --no-shares (yargs' boolean negation). */
+  shares?: boolean;
   config?: string;
 }
 
@@ -27,7 +28,7 @@ export function initOptions<T>(y: Argv<T>) {
     .option('iso', { type: 'string', describe: 'guest image: URL or path (default: SKIFF_ISO_URL, a local build, the release)' })
     .option('checksum', { type: 'string', describe: 'expected image checksum, sha256:HEX' })
     .option('share', { type: 'string', array: true, describe: 'host folder visible in the guest: HOST[:GUEST][:ro] (default: your home)' })
-    .option('no-shares', { type: 'boolean', describe: 'share no host folder' })
+    .option('shares', { type: 'boolean', describe: 'share host folders with the guest; --no-shares for none' })
     .option('config', { type: 'string', describe: 'YAML file with these settings (flags win)' });
 }
 
@@ -39,7 +40,7 @@ export async function settingsFrom(argv: InitArgs): Promise<UserSettings> {
     if (argv[k] !== undefined) flags[k] = argv[k];
   }
   if (argv.share !== undefined) flags.shares = argv.share;
-  if (argv['no-shares']) flags.shares = false;
+  if (argv.shares === false) flags.shares = false;
   return validateUserSettings({ ...fromFile, ...flags }, 'options');
 }
 

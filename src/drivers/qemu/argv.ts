@@ -1,0 +1,61 @@
+import type { Arch, Share } from '../driver.js';
+
+export type Accel = 'kvm' | 'hvf' | 'tcg';
+
+/** Everything the QEMU command line depends on; nothing is read from the environment. */
+export interface QemuArgvInput {
+  name: string;
+  arch: Arch;
+  accel: Accel;
+  cpus: number;
+  memoryMiB: number;
+  kernel: string;
+  initrd: string;
+  /** The kernel command line (the ISO's /boot/cmdline). */
+  append: string;
+  dataDisk: string;
+  isoPath: string;
+  /** Host port on 127.0.0.1 forwarded to the guest's sshd (22). */
+  sshPort: number;
+  qmpSocket: string;
+  consoleLog: string;
+  pidFile: string;
+  shares: Share[];
+  /** Fork into the background once QEMU is set up, so startup errors still reach the caller. */
+  daemonize: boolean;
+}
+
+/** The argv (without the binary) for one boot of the machine. Pure, so it is unit-tested. */
+export function buildQemuArgv(i: QemuArgvInput): string[] {
+  const a: string[] = ['-name', `skiff-${i.name}`];
+  a.push('-machine', i.arch === 'x86_64' ? 'q35' : 'virt');
+  a.push('-accel', i.accel);
+  // -cpu host is only meaningful with a hypervisor; under TCG "max" gives every emulated feature.
+  a.push('-cpu', i.accel === 'tcg' ? 'max' : 'host');
+  a.push('-smp', String(i.cpus), '-m', String(i.memoryMiB));
+  a.push('-nodefaults', '-display', 'none');
+  a.push('-rtc', 'base=utc');
+  a.push('-kernel', i.kernel, '-initrd', i.initrd, '-append', i.append);
+  // Data disk first, ISO second: the guest contract (it still finds both by content).
+  a.push('-drive', `if=virtio,file=${optValue(i.dataDisk)},format=qcow2`);
+  a.push('-drive', `if=virtio,file=${optValue(i.isoPath)},format=raw,readonly=on`);
+  a.push('-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${i.sshPort}-:22`);
+  a.push('-device', 'virtio-net-pci,netdev=n0');
+  a.push('-device', 'virtio-rng-pci');
+  for (const s of i.shares) {
+    a.push(
+      '-virtfs',
+      `local,path=${optValue(s.hostPath)},mount_tag=${s.tag},security_model=none${s.readOnly ? ',readonly=on' : ''}`,
+    );
+  }
+  a.push('-serial', `file:${i.consoleLog}`);
+  a.push('-qmp', `unix:${optValue(i.qmpSocket)},server=on,wait=off`);
+  a.push('-pidfile', i.pidFile);
+  if (i.daemonize) a.push('-daemonize');
+  return a;
+}
+
+/** QEMU splits option values on ","; a literal comma in a path is written ",,". */
+function optValue(v: string): string {
+  return v.replaceAll(',', ',,');
+}

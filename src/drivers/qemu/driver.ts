@@ -1,0 +1,381 @@
+import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { ExitCode, SkiffError } from '../../errors.js';
+import { cacheDir } from '../../machine/paths.js';
+import { freePort } from '../../util/free-port.js';
+import { processCommandLine } from '../../util/process-alive.js';
+import { waitUntil } from '../../util/wait-until.js';
+import type { Driver, DriverInfo, MachineSpec, Share, SshEndpoint, StartHooks, VmState } from '../driver.js';
+import { chooseAccelerator, tcgNotice } from './accel.js';
+import { buildQemuArgv, type Accel } from './argv.js';
+import { firstLine, qemuSystemName, qemuVersion, requireBinary } from './binaries.js';
+import { bootSourceMatches, extractBootFiles, loadBootFiles } from './boot-files.js';
+import { createDataDisk } from './data-disk.js';
+import { qmpOnce } from './qmp.js';
+import { readPidFile, readRunState, writeRunState } from './state-file.js';
+
+const HOST = '127.0.0.1';
+const START_ATTEMPTS = 3;
+// Unix socket paths are capped near 104-108 bytes depending on the OS.
+const MAX_SOCKET_PATH = 100;
+
+interface LiveRun {
+  pid: number;
+  /** Undefined only if both state.json and the command line fail to say (never for a QEMU we started). */
+  sshPort?: number;
+  accel?: Accel;
+}
+
+/** QEMU behind the Driver interface: direct kernel boot, user-mode networking, QMP for control. */
+export class QemuDriver implements Driver {
+  readonly name = 'qemu' as const;
+  private isoPath: string;
+  private virtfsSupported?: boolean;
+
+  /** `pickPort` is replaceable so tests can hand QEMU a taken port and watch start() retry. */
+  constructor(
+    private readonly spec: MachineSpec,
+    private readonly opts: { pickPort?: () => Promise<number> } = {},
+  ) {
+    // Absolute, because a daemonized QEMU changes its working directory to "/".
+    this.isoPath = path.resolve(spec.isoPath);
+  }
+
+  get dataDisk(): string {
+    return path.resolve(this.spec.paths.driverDir, 'data.qcow2');
+  }
+  private get stateFile(): string {
+    return path.resolve(this.spec.paths.driverDir, 'state.json');
+  }
+  get qmpSocket(): string {
+    return path.resolve(this.spec.paths.runDir, 'qmp.sock');
+  }
+  get pidFile(): string {
+    return path.resolve(this.spec.paths.runDir, 'qemu.pid');
+  }
+
+  async check(): Promise<void> {
+    await this.binaries();
+  }
+
+  async create(): Promise<void> {
+    const { qemuImg } = await this.binaries();
+    const dir = this.spec.paths.driverDir;
+    if (await exists(this.dataDisk)) {
+      throw new SkiffError('disk-exists', `machine ${this.spec.name} already has a data disk (${this.dataDisk})`, {
+        hint: 'skiff never overwrites a data disk: delete the machine first if you really want a new one',
+        exitCode: ExitCode.conflict,
+      });
+    }
+    const dirExisted = await exists(dir);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    try {
+      await extractBootFiles(this.isoPath, dir);
+      await createDataDisk({ qemuImg, seed: this.spec.paths.seed, dest: this.dataDisk, sizeGiB: this.spec.diskGiB });
+    } catch (e) {
+      // Only what this call made: the disk did not exist before, the boot files are ours.
+      await rm(this.dataDisk, { force: true });
+      await rm(path.join(dir, 'boot'), { recursive: true, force: true });
+      if (!dirExisted) await rm(dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  async start(hooks: StartHooks = {}): Promise<SshEndpoint> {
+    const { qemuSystem } = await this.binaries();
+    await this.requireCreated();
+    const live = await this.liveRun();
+    if (live !== undefined) {
+      if (live.sshPort !== undefined) return { host: HOST, port: live.sshPort };
+      throw new SkiffError('qemu-state', `QEMU (pid ${live.pid}) runs machine ${this.spec.name}, but its SSH port is unknown`, {
+        hint: `stop it and start again: skiff stop --force ${this.spec.name}`,
+      });
+    }
+
+    const dir = path.resolve(this.spec.paths.driverDir);
+    if (!(await bootSourceMatches(this.isoPath, dir))) await extractBootFiles(this.isoPath, dir);
+    const boot = await loadBootFiles(dir);
+    const version = await qemuVersion(qemuSystem);
+    const verdict = await chooseAccelerator({
+      qemuBinary: qemuSystem,
+      qemuVersion: version,
+      arch: this.spec.arch,
+      kernel: boot.kernel,
+      cacheFile: path.join(cacheDir(this.spec.paths.home), 'accel.json'),
+    });
+    if (verdict.reason !== undefined) hooks.notice?.(tcgNotice(verdict.reason));
+    const shares = await this.usableShares(qemuSystem, hooks);
+
+    await this.prepareRunDir();
+    await this.rotateConsoleLog();
+
+    let lastError = '';
+    let lastStderr = '';
+    for (let attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
+      const sshPort = await (this.opts.pickPort ?? (() => freePort(HOST)))();
+      const argv = buildQemuArgv({
+        name: this.spec.name,
+        arch: this.spec.arch,
+        accel: verdict.accel,
+        cpus: this.spec.cpus,
+        memoryMiB: this.spec.memoryMiB,
+        kernel: boot.kernel,
+        initrd: boot.initrd,
+        append: boot.cmdline,
+        dataDisk: this.dataDisk,
+        isoPath: this.isoPath,
+        sshPort,
+        qmpSocket: this.qmpSocket,
+        consoleLog: path.resolve(this.spec.paths.consoleLog),
+        pidFile: this.pidFile,
+        shares: shares.map((sh) => ({ ...sh, hostPath: path.resolve(sh.hostPath) })),
+        daemonize: true,
+      });
+      // With -daemonize QEMU reports setup errors on stderr and exits non-zero before it detaches.
+      const r = await execa(qemuSystem, argv, { reject: false, stdin: 'ignore', timeout: 120_000 });
+      if (r.exitCode === 0) {
+        const pid = await waitUntil(() => readPidFile(this.pidFile), { timeoutMs: 10_000 });
+        if (pid === undefined) {
+          throw new SkiffError('qemu-start', `QEMU started but wrote no pid file (${this.pidFile})`, {
+            hint: `check the console log ${this.spec.paths.consoleLog}, then run \`skiff stop --force\``,
+          });
+        }
+        await writeRunState(this.stateFile, {
+          version: 1,
+          pid,
+          sshPort,
+          accel: verdict.accel,
+          qmpSocket: this.qmpSocket,
+          startedAt: new Date().toISOString(),
+        });
+        return { host: HOST, port: sshPort };
+      }
+      lastError = firstLine(r.stderr) || (r.timedOut ? 'timed out while starting' : `exit ${r.exitCode}`);
+      lastStderr = r.stderr;
+      await this.killStray();
+      await this.cleanupRuntime();
+      // Another process took the port between our probe and QEMU's bind: take a fresh one.
+      if (!/host ?forward/i.test(r.stderr)) break;
+    }
+    throw new SkiffError('qemu-start', `QEMU failed to start machine ${this.spec.name}: ${lastError}`, {
+      hint: 'the message is QEMU\'s own: fix what it names (a missing file, a resource in use) and start again',
+      cause: new Error(lastStderr),
+    });
+  }
+
+  async stop(opts: { force?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    const live = await this.liveRun();
+    if (live === undefined) return;
+    const { pid } = live;
+    const send = (cmd: string) => qmpOnce(this.qmpSocket, cmd, undefined, 5000).then(() => true, () => false);
+    let gone = false;
+    if (!opts.force && (await send('system_powerdown'))) gone = await this.waitGone(pid, opts.timeoutMs ?? 30_000);
+    if (!gone && (await send('quit'))) gone = await this.waitGone(pid, 10_000);
+    // QMP unreachable or ignored: SIGTERM still lets QEMU flush the disk; SIGKILL is the last resort.
+    if (!gone && this.signal(pid, 'SIGTERM')) gone = await this.waitGone(pid, 10_000);
+    if (!gone && this.signal(pid, 'SIGKILL')) gone = await this.waitGone(pid, 10_000);
+    if (!gone && (await this.isOurs(pid))) {
+      throw new SkiffError('qemu-stop', `QEMU (pid ${pid}) did not exit, even after SIGKILL`, {
+        hint: `check the process with \`ps -p ${pid}\``,
+      });
+    }
+    await this.cleanupRuntime();
+  }
+
+  /** A QEMU that got as far as its pid file before start() gave up on it (e.g. a timeout) must not linger. */
+  private async killStray(): Promise<void> {
+    const pid = await readPidFile(this.pidFile);
+    if (pid !== undefined && (await this.isOurs(pid))) {
+      this.signal(pid, 'SIGKILL');
+      await this.waitGone(pid, 10_000);
+    }
+  }
+
+  private signal(pid: number, sig: NodeJS.Signals): boolean {
+    try {
+      process.kill(pid, sig);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async state(): Promise<VmState> {
+    if (!(await exists(this.dataDisk))) return 'not-created';
+    const live = await this.liveRun();
+    if (live === undefined) return 'stopped';
+    try {
+      const s = await qmpOnce<{ status?: string }>(this.qmpSocket, 'query-status', undefined, 3000);
+      return foldRunStatus(s.status);
+    } catch {
+      // Alive and ours, but the monitor is busy (another client) or not up yet.
+      return 'running';
+    }
+  }
+
+  async sshEndpoint(): Promise<SshEndpoint | undefined> {
+    const live = await this.liveRun();
+    return live?.sshPort === undefined ? undefined : { host: HOST, port: live.sshPort };
+  }
+
+  async info(): Promise<DriverInfo> {
+    const out: DriverInfo = {};
+    try {
+      out.version = await qemuVersion(await requireBinary(qemuSystemName(this.spec.arch)));
+    } catch {
+      // info() describes what is there; check() is where a missing QEMU is an error.
+    }
+    const live = await this.liveRun();
+    if (live !== undefined) {
+      out.pid = live.pid;
+      if (live.accel !== undefined) out.accelerator = live.accel;
+    }
+    return out;
+  }
+
+  async setImage(isoPath: string): Promise<void> {
+    await this.requireCreated();
+    if ((await this.liveRun()) !== undefined) {
+      throw new SkiffError('machine-running', `machine ${this.spec.name} is running`, {
+        hint: `stop it first: skiff stop ${this.spec.name}`,
+        exitCode: ExitCode.conflict,
+      });
+    }
+    await extractBootFiles(isoPath, this.spec.paths.driverDir);
+    this.isoPath = path.resolve(isoPath);
+  }
+
+  async remove(): Promise<void> {
+    if ((await this.liveRun()) !== undefined) await this.stop({ force: true });
+    await this.cleanupRuntime();
+    await rm(this.spec.paths.driverDir, { recursive: true, force: true });
+    await rm(this.spec.paths.consoleLog, { force: true });
+    await rm(`${this.spec.paths.consoleLog}.1`, { force: true });
+  }
+
+  /**
+   * The running QEMU of this machine, if any. A pid is trusted only when the
+   * process's command line names this machine's QMP socket; anything else is a
+   * crash leftover (or a reused pid) and its files are removed.
+   */
+  private async liveRun(): Promise<LiveRun | undefined> {
+    const st = await readRunState(this.stateFile);
+    const pid = (await readPidFile(this.pidFile)) ?? st?.pid;
+    const cmd = pid === undefined ? undefined : await processCommandLine(pid);
+    if (pid === undefined || cmd === undefined || !cmd.includes(this.qmpSocket)) {
+      await this.cleanupRuntime();
+      return undefined;
+    }
+    const fromState = st?.pid === pid;
+    return {
+      pid,
+      sshPort: fromState ? st.sshPort : portFromCommandLine(cmd),
+      accel: fromState ? st.accel : accelFromCommandLine(cmd),
+    };
+  }
+
+  private async isOurs(pid: number): Promise<boolean> {
+    const cmd = await processCommandLine(pid);
+    return cmd !== undefined && cmd.includes(this.qmpSocket);
+  }
+
+  /** Gone means not our QEMU any more: exited, a zombie waiting for its reaper, or a reused pid. */
+  private async waitGone(pid: number, timeoutMs: number): Promise<boolean> {
+    const r = await waitUntil(async () => !(await this.isOurs(pid)), { timeoutMs, intervalMs: 200 });
+    return r === true;
+  }
+
+  private async cleanupRuntime(): Promise<void> {
+    await rm(this.pidFile, { force: true });
+    await rm(this.qmpSocket, { force: true });
+    await rm(this.stateFile, { force: true });
+  }
+
+  private async prepareRunDir(): Promise<void> {
+    if (this.qmpSocket.length > MAX_SOCKET_PATH) {
+      throw new SkiffError('socket-path', `the runtime dir ${this.spec.paths.runDir} is too long for a unix socket`, {
+        hint: 'set SKIFF_RUNTIME_DIR to a short directory, e.g. /tmp/skiff',
+        exitCode: ExitCode.environment,
+      });
+    }
+    await mkdir(this.spec.paths.runDir, { recursive: true, mode: 0o700 });
+    await chmod(this.spec.paths.runDir, 0o700);
+  }
+
+  /** The console log is truncated at each start; the previous boot's stays as console.log.1. */
+  private async rotateConsoleLog(): Promise<void> {
+    const log = this.spec.paths.consoleLog;
+    await mkdir(path.dirname(log), { recursive: true });
+    if (await exists(log)) await rename(log, `${log}.1`);
+  }
+
+  private async usableShares(qemuSystem: string, hooks: StartHooks): Promise<Share[]> {
+    if (this.spec.shares.length === 0) return [];
+    if (this.virtfsSupported === undefined) {
+      // QEMU exits 0 even for an unknown device; only a build with virtfs lists the device's options.
+      const r = await execa(qemuSystem, ['-device', 'virtio-9p-pci,help'], { reject: false, timeout: 15_000 });
+      this.virtfsSupported = r.stdout.includes('virtio-9p-pci options');
+    }
+    if (this.virtfsSupported) return this.spec.shares;
+    hooks.notice?.(`this QEMU has no virtfs (9p) support: shared folders (${this.spec.shares.map((s) => s.hostPath).join(', ')}) are not mounted`);
+    return [];
+  }
+
+  private async requireCreated(): Promise<void> {
+    if (!(await exists(this.dataDisk))) {
+      throw new SkiffError('not-created', `machine ${this.spec.name} has no QEMU disk (${this.dataDisk})`, {
+        hint: `create it first: skiff init ${this.spec.name}`,
+        exitCode: ExitCode.notFound,
+      });
+    }
+  }
+
+  private async binaries(): Promise<{ qemuSystem: string; qemuImg: string }> {
+    const qemuSystem = await requireBinary(qemuSystemName(this.spec.arch));
+    const qemuImg = await requireBinary('qemu-img');
+    return { qemuSystem, qemuImg };
+  }
+}
+
+/** QMP query-status "status" → the states skiff acts on. */
+export function foldRunStatus(status: string | undefined): VmState {
+  switch (status) {
+    case 'running':
+      return 'running';
+    case 'paused':
+    case 'suspended':
+      return 'paused';
+    case 'shutdown':
+      return 'stopping';
+    case 'prelaunch':
+    case 'inmigrate':
+    case 'restore-vm':
+      return 'starting';
+    case 'internal-error':
+    case 'io-error':
+    case 'guest-panicked':
+      return 'error';
+    default:
+      return 'running';
+  }
+}
+
+export function portFromCommandLine(cmd: string): number | undefined {
+  const m = /hostfwd=tcp:127\.0\.0\.1:(\d+)-:22/.exec(cmd);
+  return m?.[1] === undefined ? undefined : Number(m[1]);
+}
+
+function accelFromCommandLine(cmd: string): Accel | undefined {
+  const m = /-accel (kvm|hvf|tcg)\b/.exec(cmd);
+  return m?.[1] as Accel | undefined;
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
