@@ -9,8 +9,14 @@ export interface KeyPair {
 }
 
 export function generateEd25519(comment: string): KeyPair {
-  const k = ssh2.utils.generateKeyPairSync('ed25519', { comment });
-  return { private: k.private, public: k.public.trim() + '\n' };
+  // ssh2 1.17 drops a leading zero byte of the public point (about 1 key in 256),
+  // writing a pair that neither ssh2 nor OpenSSH can read: draw again.
+  for (;;) {
+    const k = ssh2.utils.generateKeyPairSync('ed25519', { comment });
+    if (!(ssh2.utils.parseKey(k.private) instanceof Error) && !(ssh2.utils.parseKey(k.public) instanceof Error)) {
+      return { private: k.private, public: k.public.trim() + '\n' };
+    }
+  }
 }
 
 /** The raw SSH wire blob of a public key (what ssh2's hostVerifier is handed). */

@@ -1,4 +1,6 @@
-import ora, { type Ora } from 'ora';
+import type { Ora } from 'ora';
+
+type OraFactory = typeof import('ora').default;
 
 /**
  * A spinner that walks through named stages and remembers how long each took,
@@ -10,13 +12,23 @@ export class StageReporter {
   readonly timings: Array<{ stage: string; ms: number }> = [];
   private readonly t0 = performance.now();
 
-  constructor(private readonly interactive: boolean, private readonly color: boolean) {}
+  private constructor(
+    private readonly interactive: boolean,
+    private readonly color: boolean,
+    private readonly ora: OraFactory | undefined,
+  ) {}
+
+  /** ora (and its dependencies) is loaded only when a spinner will be shown. */
+  static async create(interactive: boolean, color: boolean): Promise<StageReporter> {
+    const ora = interactive ? (await import('ora')).default : undefined;
+    return new StageReporter(interactive, color, ora);
+  }
 
   stage(name: string, text = name): void {
     this.finishCurrent();
     this.current = { name, at: performance.now() };
-    if (!this.interactive) return;
-    if (!this.spinner) this.spinner = ora({ text, stream: process.stderr, color: this.color ? 'cyan' : false, isEnabled: true }).start();
+    if (!this.ora) return;
+    if (!this.spinner) this.spinner = this.ora({ text, stream: process.stderr, color: this.color ? 'cyan' : false, isEnabled: true }).start();
     else this.spinner.text = text;
   }
 

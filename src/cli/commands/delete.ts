@@ -1,8 +1,6 @@
 import { createInterface } from 'node:readline/promises';
 import type { Argv, CommandModule } from 'yargs';
 import { ExitCode, SkiffError } from '../../errors.js';
-import { deleteMachine } from '../../machine/delete.js';
-import { Machine } from '../../machine/machine.js';
 import { action, type GlobalArgs } from '../context.js';
 
 export interface DeleteArgs extends GlobalArgs {
@@ -28,6 +26,7 @@ export const deleteCommand: CommandModule<GlobalArgs, DeleteArgs> = {
       .example('$0 delete', 'asks first')
       .example('$0 rm -m dev -y', 'no questions') as Argv<DeleteArgs>,
   handler: action<DeleteArgs>(async (argv, { home, name, out }) => {
+    const [{ Machine }, { deleteMachine }] = await Promise.all([import('../../machine/machine.js'), import('../../machine/delete.js')]);
     const m = await Machine.load(home, name);
     if (!argv.yes) {
       // The data disk holds every image and volume: never delete it on an unanswered prompt.

@@ -1,8 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import { readUserSettingsFile, validateUserSettings, type UserSettings } from '../../machine/config.js';
-import { initMachine } from '../../machine/init.js';
 import { action, machineFlag, type GlobalArgs } from '../context.js';
-import { resolveImageWithProgress } from '../image.js';
 
 export interface InitArgs extends GlobalArgs {
   cpus?: number;
@@ -32,18 +29,6 @@ export function initOptions<T>(y: Argv<T>) {
     .option('config', { type: 'string', describe: 'YAML file with these settings (flags win)' });
 }
 
-/** Settings from --config, then flags on top, all checked before anything is created. */
-export async function settingsFrom(argv: InitArgs): Promise<UserSettings> {
-  const fromFile = argv.config ? await readUserSettingsFile(argv.config) : {};
-  const flags: Record<string, unknown> = {};
-  for (const k of ['cpus', 'memory', 'disk', 'driver', 'arch', 'iso', 'checksum'] as const) {
-    if (argv[k] !== undefined) flags[k] = argv[k];
-  }
-  if (argv.share !== undefined) flags.shares = argv.share;
-  if (argv.shares === false) flags.shares = false;
-  return validateUserSettings({ ...fromFile, ...flags }, 'options');
-}
-
 export const initCommand: CommandModule<GlobalArgs, InitArgs> = {
   command: 'init',
   describe: 'Create a machine: guest image, data disk, keys',
@@ -54,6 +39,11 @@ export const initCommand: CommandModule<GlobalArgs, InitArgs> = {
       .example('$0 init --iso ./skiff-amd64.iso', 'from a local image')
       .example('$0 init --config machine.yaml', 'settings from a YAML file') as Argv<InitArgs>,
   handler: action<InitArgs>(async (argv, { home, name, out }) => {
+    const [{ settingsFrom }, { initMachine }, { resolveImageWithProgress }] = await Promise.all([
+      import('../settings.js'),
+      import('../../machine/init.js'),
+      import('../image.js'),
+    ]);
     const settings = await settingsFrom(argv);
     const m = await initMachine({
       home,

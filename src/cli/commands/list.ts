@@ -1,5 +1,4 @@
 import type { CommandModule } from 'yargs';
-import { listMachines } from '../../machine/list.js';
 import { action, type GlobalArgs } from '../context.js';
 
 export const listCommand: CommandModule<GlobalArgs, GlobalArgs> = {
@@ -8,6 +7,7 @@ export const listCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   describe: 'List machines and their states',
   builder: (y) => y.example('$0 list', 'a table').example('$0 ls --json', 'as JSON'),
   handler: action(async (_argv, { home, out }) => {
+    const { listMachines } = await import('../../machine/list.js');
     const all = await listMachines(home);
     out.result(all, () => {
       if (all.length === 0) return out.interactive ? 'No machines. Create one with: skiff init' : '';

@@ -1,6 +1,4 @@
 import type { Argv, CommandModule } from 'yargs';
-import { Machine } from '../../machine/machine.js';
-import { followFiles, printFiles } from '../../machine/logs.js';
 import { action, type GlobalArgs } from '../context.js';
 
 export interface LogsArgs extends GlobalArgs {
@@ -20,6 +18,8 @@ export const logsCommand: CommandModule<GlobalArgs, LogsArgs> = {
       .example('$0 logs', 'both logs')
       .example('$0 logs --console -f', 'follow the guest console') as Argv<LogsArgs>,
   handler: action<LogsArgs>(async (argv, { home, name }) => {
+    const { Machine } = await import('../../machine/machine.js');
+    const { followFiles, printFiles } = await import('../../machine/logs.js');
     const m = await Machine.load(home, name);
     const both = argv.console === argv.agent;
     const files: Array<{ label: string; file: string }> = [];

@@ -1,8 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
 import { ExitCode, SkiffError } from '../../errors.js';
-import { Machine } from '../../machine/machine.js';
-import { connectSsh, loadSshTarget } from '../../ssh/connect.js';
-import { runSsh } from '../../ssh/shell.js';
 import { action, machineFlag, type GlobalArgs } from '../context.js';
 
 export interface SshArgs extends GlobalArgs {
@@ -25,6 +22,11 @@ export const sshCommand: CommandModule<GlobalArgs, SshArgs> = {
       .example('$0 ssh', 'interactive shell')
       .example('$0 ssh -- df -h /var/lib/docker', 'run a command') as Argv<SshArgs>,
   handler: action<SshArgs>(async (argv, { home, name }) => {
+    const [{ Machine }, { connectSsh, loadSshTarget }, { runSsh }] = await Promise.all([
+      import('../../machine/machine.js'),
+      import('../../ssh/connect.js'),
+      import('../../ssh/shell.js'),
+    ]);
     const m = await Machine.load(home, name);
     const ssh = (await m.driver.state()) === 'running' ? await m.driver.sshEndpoint() : undefined;
     if (!ssh) {

@@ -1,11 +1,8 @@
 import type { Argv, CommandModule } from 'yargs';
-import { initMachine } from '../../machine/init.js';
-import { Machine } from '../../machine/machine.js';
-import { startMachine, type StartResult } from '../../machine/start.js';
-import { StageReporter } from '../../ui/stages.js';
+import type { Machine } from '../../machine/machine.js';
+import type { StartResult } from '../../machine/start.js';
 import { action, machineFlag, type CommandContext, type GlobalArgs } from '../context.js';
-import { resolveImageWithProgress } from '../image.js';
-import { initOptions, settingsFrom, type InitArgs } from './init.js';
+import { initOptions, type InitArgs } from './init.js';
 
 export interface StartArgs extends InitArgs {
   timings?: boolean;
@@ -15,12 +12,18 @@ export interface StartArgs extends InitArgs {
 
 /** Loads the machine, creating it with defaults (and any init flags) if it does not exist yet. */
 async function loadOrInit(argv: StartArgs, ctx: CommandContext): Promise<Machine> {
+  const { Machine } = await import('../../machine/machine.js');
   try {
     return await Machine.load(ctx.home, ctx.name);
   } catch (e) {
     if ((e as { code?: string }).code !== 'no-machine') throw e;
   }
   ctx.out.note(`Machine "${ctx.name}" does not exist yet: creating it.`);
+  const [{ settingsFrom }, { initMachine }, { resolveImageWithProgress }] = await Promise.all([
+    import('../settings.js'),
+    import('../../machine/init.js'),
+    import('../image.js'),
+  ]);
   return initMachine({
     home: ctx.home,
     name: ctx.name,
@@ -31,7 +34,8 @@ async function loadOrInit(argv: StartArgs, ctx: CommandContext): Promise<Machine
 
 export async function runStart(argv: StartArgs, ctx: CommandContext): Promise<void> {
   const m = await loadOrInit(argv, ctx);
-  const ui = new StageReporter(ctx.out.interactive, ctx.out.color);
+  const [{ startMachine }, { StageReporter }] = await Promise.all([import('../../machine/start.js'), import('../../ui/stages.js')]);
+  const ui = await StageReporter.create(ctx.out.interactive, ctx.out.color);
   let r: StartResult;
   try {
     r = await startMachine(m, ui, {

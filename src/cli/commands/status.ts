@@ -1,6 +1,4 @@
 import type { CommandModule } from 'yargs';
-import { Machine } from '../../machine/machine.js';
-import { machineStatus } from '../../machine/status.js';
 import { action, type GlobalArgs } from '../context.js';
 
 export const statusCommand: CommandModule<GlobalArgs, GlobalArgs> = {
@@ -8,6 +6,7 @@ export const statusCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   describe: "Show the machine's state, resources, socket and engine version",
   builder: (y) => y.example('$0 status', 'the default machine').example('$0 status -m dev --json', 'as JSON'),
   handler: action(async (_argv, { home, name, out }) => {
+    const [{ Machine }, { machineStatus }] = await Promise.all([import('../../machine/machine.js'), import('../../machine/status.js')]);
     const s = await machineStatus(await Machine.load(home, name));
     out.result(s, () =>
       [

@@ -1,7 +1,4 @@
 import type { Argv, CommandModule } from 'yargs';
-import { Machine } from '../../machine/machine.js';
-import { stopMachine } from '../../machine/stop.js';
-import { StageReporter } from '../../ui/stages.js';
 import { action, type CommandContext, type GlobalArgs } from '../context.js';
 
 export interface StopArgs extends GlobalArgs {
@@ -10,8 +7,13 @@ export interface StopArgs extends GlobalArgs {
 }
 
 export async function runStop(argv: StopArgs, ctx: CommandContext): Promise<void> {
+  const [{ Machine }, { stopMachine }, { StageReporter }] = await Promise.all([
+    import('../../machine/machine.js'),
+    import('../../machine/stop.js'),
+    import('../../ui/stages.js'),
+  ]);
   const m = await Machine.load(ctx.home, ctx.name);
-  const ui = new StageReporter(ctx.out.interactive, ctx.out.color);
+  const ui = await StageReporter.create(ctx.out.interactive, ctx.out.color);
   ui.stage('stop', argv.force ? 'powering off' : 'shutting down the guest');
   try {
     const r = await stopMachine(m, { force: argv.force ?? false, ...(argv.timeout !== undefined ? { timeoutMs: argv.timeout * 1000 } : {}) });

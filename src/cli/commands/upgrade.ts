@@ -1,10 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import { Machine } from '../../machine/machine.js';
-import { startMachine } from '../../machine/start.js';
-import { upgradeMachine } from '../../machine/upgrade.js';
-import { StageReporter } from '../../ui/stages.js';
 import { action, type GlobalArgs } from '../context.js';
-import { resolveImageWithProgress } from '../image.js';
 
 export interface UpgradeArgs extends GlobalArgs {
   iso?: string;
@@ -21,6 +16,13 @@ export const upgradeCommand: CommandModule<GlobalArgs, UpgradeArgs> = {
       .example('$0 upgrade', 'to the newest image')
       .example('$0 upgrade --iso ./iso/out/skiff-amd64.iso', 'to a local build') as Argv<UpgradeArgs>,
   handler: action<UpgradeArgs>(async (argv, { home, name, out }) => {
+    const [{ Machine }, { startMachine }, { upgradeMachine }, { StageReporter }, { resolveImageWithProgress }] = await Promise.all([
+      import('../../machine/machine.js'),
+      import('../../machine/start.js'),
+      import('../../machine/upgrade.js'),
+      import('../../ui/stages.js'),
+      import('../image.js'),
+    ]);
     const m = await Machine.load(home, name);
     const image = await resolveImageWithProgress(home, out, {
       ...(argv.iso !== undefined ? { iso: argv.iso } : {}),
@@ -29,7 +31,7 @@ export const upgradeCommand: CommandModule<GlobalArgs, UpgradeArgs> = {
     });
     const { result, machine } = await upgradeMachine(m, image);
     if (result.changed && result.wasRunning) {
-      const ui = new StageReporter(out.interactive, out.color);
+      const ui = await StageReporter.create(out.interactive, out.color);
       try {
         await startMachine(machine, ui);
         ui.succeed(`Machine "${name}" is running on the new image`);

@@ -1,7 +1,6 @@
 import { mkdir, mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { execa } from 'execa';
 import type { Arch } from '../driver.js';
 import { writeFileAtomic } from '../../util/atomic-file.js';
 import { waitUntil } from '../../util/wait-until.js';
@@ -98,6 +97,7 @@ async function kvmDeviceProblem(): Promise<string | undefined> {
 }
 
 async function hvfProblem(): Promise<string | undefined> {
+  const { execa } = await import('execa');
   const r = await execa('sysctl', ['-n', 'kern.hv_support'], { reject: false, timeout: 5000 });
   return r.stdout.trim() === '1' ? undefined : 'the macOS Hypervisor framework is not available (kern.hv_support is not 1)';
 }
@@ -121,6 +121,7 @@ async function bootProbe(input: AccelProbeInput, accel: Accel): Promise<string |
     '-append', x86 ? 'earlyprintk=ttyS0 console=ttyS0 panic=-1' : 'earlycon console=ttyAMA0 panic=-1',
     '-serial', `file:${log}`,
   ];
+  const { execa } = await import('execa');
   const child = execa(input.qemuBinary, args, { reject: false, stdin: 'ignore', all: true });
   let output = '';
   child.all?.on('data', (d: Buffer | string) => {

@@ -1,6 +1,5 @@
 import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
 import { ExitCode, SkiffError } from '../../errors.js';
 import type { Arch } from '../driver.js';
 
@@ -49,6 +48,7 @@ export function parseQemuVersion(output: string): string | undefined {
 }
 
 export async function qemuVersion(binary: string): Promise<string> {
+  const { execa } = await import('execa');
   const r = await execa(binary, ['--version'], { reject: false, timeout: 15_000 });
   const v = r.exitCode === 0 ? parseQemuVersion(r.stdout) : undefined;
   if (v === undefined) {

@@ -1,7 +1,6 @@
 import { copyFile, link, open, rm, stat, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { execa } from 'execa';
 import { ExitCode, SkiffError } from '../../errors.js';
 import { firstLine } from './binaries.js';
 
@@ -49,6 +48,7 @@ export async function createDataDisk(opts: { qemuImg: string; seed: string; dest
 }
 
 async function qemuImgRun(qemuImg: string, args: string[]): Promise<void> {
+  const { execa } = await import('execa');
   const r = await execa(qemuImg, args, { reject: false, timeout: 120_000 });
   if (r.exitCode !== 0) {
     throw new SkiffError('disk-create', `qemu-img ${args[0]} failed: ${firstLine(r.stderr || r.stdout) || `exit ${r.exitCode}`}`, {

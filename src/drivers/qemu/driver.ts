@@ -1,6 +1,5 @@
 import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
 import { ExitCode, SkiffError } from '../../errors.js';
 import { cacheDir } from '../../machine/paths.js';
 import { freePort } from '../../util/free-port.js';
@@ -133,6 +132,7 @@ export class QemuDriver implements Driver {
         daemonize: true,
       });
       // With -daemonize QEMU reports setup errors on stderr and exits non-zero before it detaches.
+      const { execa } = await import('execa');
       const r = await execa(qemuSystem, argv, { reject: false, stdin: 'ignore', timeout: 120_000 });
       if (r.exitCode === 0) {
         const pid = await waitUntil(() => readPidFile(this.pidFile), { timeoutMs: 10_000 });
@@ -314,6 +314,7 @@ export class QemuDriver implements Driver {
     if (this.spec.shares.length === 0) return [];
     if (this.virtfsSupported === undefined) {
       // QEMU exits 0 even for an unknown device; only a build with virtfs lists the device's options.
+      const { execa } = await import('execa');
       const r = await execa(qemuSystem, ['-device', 'virtio-9p-pci,help'], { reject: false, timeout: 15_000 });
       this.virtfsSupported = r.stdout.includes('virtio-9p-pci options');
     }

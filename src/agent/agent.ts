@@ -1,0 +1,178 @@
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import { errorMessage } from '../errors.js';
+import { loadSshTarget } from '../ssh/connect.js';
+import { removeQuietly, writeFileAtomic } from './files.js';
+import { joinStreams, openStreamLocal } from './forward.js';
+import { SshLink, type LinkOptions } from './link.js';
+import type { Log } from './log.js';
+import { listenUnix, prepareSocketPath } from './socket.js';
+import { DEFAULT_REMOTE_SOCKET, type AgentSpec } from './spec.js';
+import { writeAgentState, writeAgentStateSync, type AgentState } from './state.js';
+
+export interface AgentOptions extends LinkOptions {
+  /**
+   * How long a client that connects while the link is down waits for it to come
+   * back before it is closed. Short: `docker` then prints a clean error instead of hanging.
+   */
+  downWaitMs?: number;
+}
+
+/** One machine's agent: the SSH link, the local socket, and the files that describe them. */
+export class Agent {
+  private readonly server: net.Server;
+  private readonly clients = new Set<net.Socket>();
+  private link: SshLink | undefined;
+  private served = 0;
+  private stateTimer: NodeJS.Timeout | undefined;
+  private closing = false;
+  private ownsFiles = false;
+  private stateWrites: Promise<void> = Promise.resolve();
+  private readonly since = new Date().toISOString();
+  private stateSince = this.since;
+
+  constructor(
+    private readonly spec: AgentSpec,
+    private readonly log: Log,
+    private readonly opts: AgentOptions = {},
+  ) {
+    this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (s) => this.accept(s));
+  }
+
+  /** Resolves once the socket listens; the SSH link comes up in the background. */
+  async start(onFatal: (e: Error) => void): Promise<void> {
+    const spec = this.spec;
+    const target = await loadSshTarget({
+      host: spec.sshHost,
+      port: spec.sshPort,
+      user: spec.user,
+      keyPath: spec.keyPath,
+      hostPubPath: spec.hostPubPath,
+    });
+    // Checked before any file is written: a live agent's socket and pid file are not ours to touch.
+    await prepareSocketPath(spec.socketPath);
+    await writeFileAtomic(spec.pidPath, `${process.pid}\n`);
+    this.ownsFiles = true;
+    await this.writeState();
+    await listenUnix(this.server, spec.socketPath);
+    this.log(`listening on ${spec.socketPath}, forwarding to ${spec.user}@${spec.sshHost}:${spec.sshPort}:${this.remote()}`);
+    this.log(`ssh2 native crypto binding: ${nativeCryptoBinding() ? 'in use' : 'not available (pure JS/OpenSSL crypto)'}`);
+
+    const link = (this.link = new SshLink(target, this.opts));
+    link.on('state', (state, error, detail) => {
+      this.stateSince = new Date().toISOString();
+      this.log(error ? `ssh ${state}: ${error}` : `ssh ${state}${detail ? ` (${detail})` : ''}`);
+      void this.writeState();
+    });
+    link.on('fatal', onFatal);
+    link.start();
+  }
+
+  private remote(): string {
+    return this.spec.remoteSocket ?? DEFAULT_REMOTE_SOCKET;
+  }
+
+  private async accept(sock: net.Socket): Promise<void> {
+    if (this.closing) {
+      sock.destroy();
+      return;
+    }
+    this.clients.add(sock);
+    this.served++;
+    this.scheduleState();
+    sock.on('error', () => {});
+    try {
+      const conn = await this.link?.connection(this.opts.downWaitMs ?? 3_000);
+      if (!conn || sock.destroyed) {
+        sock.destroy();
+        return;
+      }
+      let channel;
+      try {
+        channel = await openStreamLocal(conn, this.remote());
+      } catch (e) {
+        this.log(`cannot open ${this.remote()} in the guest: ${errorMessage(e)}`);
+        sock.destroy();
+        return;
+      }
+      await joinStreams(sock, channel);
+    } finally {
+      this.clients.delete(sock);
+      this.scheduleState();
+    }
+  }
+
+  /** Connection counters change often; the state file is rewritten at most once a second for them. */
+  private scheduleState(): void {
+    if (this.stateTimer || this.closing) return;
+    this.stateTimer = setTimeout(() => {
+      this.stateTimer = undefined;
+      void this.writeState();
+    }, 1_000);
+    this.stateTimer.unref();
+  }
+
+  snapshot(): AgentState {
+    return {
+      pid: process.pid,
+      machine: this.spec.machine,
+      state: this.link?.state ?? 'connecting',
+      since: this.stateSince,
+      ...(this.link?.lastError ? { lastError: this.link.lastError } : {}),
+      connectionsServed: this.served,
+      connectionsActive: this.clients.size,
+    };
+  }
+
+  /**
+   * Writes are chained, and each takes its snapshot when its turn comes: two quick
+   * link changes can never land on disk in the wrong order.
+   */
+  private writeState(): Promise<void> {
+    this.stateWrites = this.stateWrites.then(async () => {
+      if (this.closing) return;
+      try {
+        await writeAgentState(this.spec.statePath, this.snapshot());
+      } catch (e) {
+        this.log(`cannot write state file: ${errorMessage(e)}`);
+      }
+    });
+    return this.stateWrites;
+  }
+
+  /**
+   * Stops serving and removes the files that say an agent runs. With `failure`
+   * the state file stays, marked failed, so whoever started us can read why.
+   */
+  async shutdown(failure?: string): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    clearTimeout(this.stateTimer);
+    this.server.close();
+    for (const s of this.clients) s.destroy();
+    this.link?.stop();
+    // A write already under way would otherwise recreate the state file after its removal.
+    await this.stateWrites;
+    if (!this.ownsFiles) return;
+    removeQuietly(this.spec.socketPath);
+    removeQuietly(this.spec.pidPath);
+    if (failure === undefined) removeQuietly(this.spec.statePath);
+    else {
+      try {
+        writeAgentStateSync(this.spec.statePath, { ...this.snapshot(), state: 'failed', lastError: failure });
+      } catch {
+        // The log line carries the error too.
+      }
+    }
+  }
+}
+
+/** ssh2 loads an optional compiled crypto binding when present; the agent works either way. */
+function nativeCryptoBinding(): boolean {
+  try {
+    const crypto = createRequire(import.meta.url)('ssh2/lib/protocol/crypto.js') as { bindingAvailable?: boolean };
+    return crypto.bindingAvailable === true;
+  } catch {
+    return false;
+  }
+}

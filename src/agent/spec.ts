@@ -1,0 +1,82 @@
+import path from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { ExitCode, SkiffError, errorMessage } from '../errors.js';
+
+export const DEFAULT_REMOTE_SOCKET = '/var/run/docker.sock';
+
+/** What one agent process serves, handed to it as a JSON file (`--spec FILE`). */
+export interface AgentSpec {
+  machine: string;
+  sshHost: string;
+  sshPort: number;
+  user: string;
+  keyPath: string;
+  hostPubPath: string;
+  /** Local unix socket the Docker API is served on. */
+  socketPath: string;
+  pidPath: string;
+  statePath: string;
+  logPath: string;
+  /** The guest-side socket each client connection is forwarded to. */
+  remoteSocket?: string;
+  /** SSH keepalive; defaults 5000 ms and 3: a silently dead link is noticed in ~20 s. */
+  keepaliveIntervalMs?: number;
+  keepaliveCountMax?: number;
+}
+
+const absolute = z.string().min(1).refine((p) => path.isAbsolute(p), 'must be an absolute path');
+
+const AgentSpecSchema = z.object({
+  machine: z.string().min(1),
+  sshHost: z.string().min(1),
+  sshPort: z.number().int().min(1).max(65535),
+  user: z.string().min(1),
+  keyPath: absolute,
+  hostPubPath: absolute,
+  socketPath: absolute,
+  pidPath: absolute,
+  statePath: absolute,
+  logPath: absolute,
+  remoteSocket: absolute.optional(),
+  keepaliveIntervalMs: z.number().int().min(100).optional(),
+  keepaliveCountMax: z.number().int().min(1).optional(),
+});
+
+export function parseAgentSpec(value: unknown): AgentSpec {
+  const r = AgentSpecSchema.safeParse(value);
+  if (!r.success) {
+    const first = r.error.issues[0];
+    const where = first ? `${first.path.join('.') || '(root)'}: ${first.message}` : 'invalid';
+    throw new SkiffError('agent-spec-invalid', `invalid agent spec: ${where}`, {
+      hint: 'this is a bug in skiff: report it with the spec file',
+      exitCode: ExitCode.usage,
+    });
+  }
+  return r.data;
+}
+
+export async function readAgentSpec(file: string): Promise<AgentSpec> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new SkiffError('agent-spec-missing', `cannot read agent spec ${file}: ${errorMessage(e)}`, {
+      exitCode: ExitCode.usage,
+    });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new SkiffError('agent-spec-invalid', `agent spec ${file} is not JSON: ${errorMessage(e)}`, {
+      exitCode: ExitCode.usage,
+    });
+  }
+  return parseAgentSpec(json);
+}
+
+/** The spec file lives beside the pid file, so `stop` can tell our agent by its command line. */
+export function agentSpecPath(spec: Pick<AgentSpec, 'pidPath'>): string {
+  return path.join(path.dirname(spec.pidPath), 'agent.spec.json');
+}

@@ -1,0 +1,44 @@
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic, writeFileAtomicSync } from './files.js';
+
+export type LinkState = 'connecting' | 'connected' | 'reconnecting' | 'failed';
+
+/** The agent's state file: what `skiff status` and `startAgent` read. */
+export interface AgentState {
+  pid: number;
+  machine: string;
+  state: LinkState;
+  /** ISO time the current state began. */
+  since: string;
+  lastError?: string;
+  /** Client connections accepted on the socket since the agent started. */
+  connectionsServed: number;
+  connectionsActive: number;
+}
+
+export async function writeAgentState(file: string, state: AgentState): Promise<void> {
+  await writeFileAtomic(file, JSON.stringify(state) + '\n');
+}
+
+export function writeAgentStateSync(file: string, state: AgentState): void {
+  writeFileAtomicSync(file, JSON.stringify(state) + '\n');
+}
+
+export async function readAgentState(file: string): Promise<AgentState | undefined> {
+  try {
+    const v = JSON.parse(await readFile(file, 'utf8')) as unknown;
+    if (typeof v === 'object' && v !== null && typeof (v as AgentState).pid === 'number') return v as AgentState;
+    return undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function readPidFile(file: string): Promise<number | undefined> {
+  try {
+    const n = Number.parseInt((await readFile(file, 'utf8')).trim(), 10);
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,14 @@
+import { readUserSettingsFile, validateUserSettings, type UserSettings } from '../machine/config.js';
+import type { InitArgs } from './commands/init.js';
+
+/** Settings from --config, then flags on top, all checked before anything is created. */
+export async function settingsFrom(argv: InitArgs): Promise<UserSettings> {
+  const fromFile = argv.config ? await readUserSettingsFile(argv.config) : {};
+  const flags: Record<string, unknown> = {};
+  for (const k of ['cpus', 'memory', 'disk', 'driver', 'arch', 'iso', 'checksum'] as const) {
+    if (argv[k] !== undefined) flags[k] = argv[k];
+  }
+  if (argv.share !== undefined) flags.shares = argv.share;
+  if (argv.shares === false) flags.shares = false;
+  return validateUserSettings({ ...fromFile, ...flags }, 'options');
+}

@@ -1,0 +1,233 @@
+import net from 'node:net';
+import { readFile } from 'node:fs/promises';
+import ssh2 from 'ssh2';
+import type { Client as ClientType, ConnectConfig, PublicKeyAuthMethod } from 'ssh2';
+import { ExitCode, SkiffError, errorMessage } from '../errors.js';
+import { hostKeyChangedError, isHostKeyChanged, loadPinnedHostKey, type PinnedHostKey } from './hostkey.js';
+
+const { Client } = ssh2;
+
+export interface SshEndpoint {
+  host: string;
+  port: number;
+}
+
+/** Everything needed to log in to one guest. */
+export interface SshTarget extends SshEndpoint {
+  user: string;
+  privateKey: Buffer;
+  hostKey: PinnedHostKey;
+}
+
+export interface ConnectOptions {
+  readyTimeoutMs?: number;
+  /** SSH-level keepalive; a dead link is noticed after interval * (countMax + 1). */
+  keepaliveIntervalMs?: number;
+  keepaliveCountMax?: number;
+  signal?: AbortSignal;
+}
+
+/** A connected client plus the TCP socket under it (the agent corks it to batch writes). */
+export interface SshConnection {
+  client: ClientType;
+  socket: net.Socket;
+  /** The negotiated client-to-server cipher, for the log. */
+  cipher: string | undefined;
+}
+
+/*
+ * aes128-gcm first: with or without ssh2's optional native binding it is the
+ * fastest cipher both ends share (Node's OpenSSL uses AES-NI); chacha20 in pure
+ * JS is roughly half as fast. Only ed25519 host keys: that is what skiff pins.
+ */
+export const SSH_ALGORITHMS = {
+  cipher: [
+    'aes128-gcm@openssh.com',
+    'aes256-gcm@openssh.com',
+    'chacha20-poly1305@openssh.com',
+    'aes128-ctr',
+    'aes256-ctr',
+  ],
+  serverHostKey: ['ssh-ed25519'],
+} satisfies ConnectConfig['algorithms'];
+
+export async function loadSshTarget(opts: {
+  host: string;
+  port: number;
+  user: string;
+  keyPath: string;
+  hostPubPath: string;
+}): Promise<SshTarget> {
+  let privateKey: Buffer;
+  try {
+    privateKey = await readFile(opts.keyPath);
+  } catch (e) {
+    throw new SkiffError('ssh-key-missing', `cannot read the machine's SSH key ${opts.keyPath}`, {
+      hint: 'the machine is incomplete: re-create it with `skiff delete` and `skiff init`',
+      exitCode: ExitCode.environment,
+      cause: e,
+    });
+  }
+  const hostKey = await loadPinnedHostKey(opts.hostPubPath);
+  return { host: opts.host, port: opts.port, user: opts.user, privateKey, hostKey };
+}
+
+/**
+ * One connection attempt. Public-key auth only, the host key pinned: a different
+ * key fails with `host-key-changed` before any authentication is sent.
+ */
+export function connectSsh(target: SshTarget, opts: ConnectOptions = {}): Promise<SshConnection> {
+  return new Promise((resolve, reject) => {
+    if (opts.signal?.aborted) {
+      reject(abortError());
+      return;
+    }
+    const socket = net.connect({ host: target.host, port: target.port });
+    socket.setNoDelay(true);
+    const client = new Client();
+    let mismatch: SkiffError | undefined;
+    let settled = false;
+    let cipher: string | undefined;
+    client.once('handshake', (n) => {
+      cipher = n.cs.cipher;
+    });
+
+    const finish = (err: Error | undefined): void => {
+      if (settled) return;
+      settled = true;
+      opts.signal?.removeEventListener('abort', onAbort);
+      client.removeListener('ready', onReady);
+      client.removeListener('error', onError);
+      // An 'error' without a listener would crash the process; callers learn of a
+      // dropped connection from 'close' (and may add their own 'error' listener).
+      client.on('error', () => {});
+      if (err) {
+        client.end();
+        socket.destroy();
+        reject(err);
+      } else {
+        resolve({ client, socket, cipher });
+      }
+    };
+    const onReady = (): void => finish(undefined);
+    const onError = (e: Error): void => finish(mismatch ?? connectError(target, e));
+    const onAbort = (): void => finish(abortError());
+
+    client.once('ready', onReady);
+    client.on('error', onError);
+    client.once('close', () => finish(mismatch ?? connectError(target, new Error('connection closed during handshake'))));
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+    const publickeyOnly: PublicKeyAuthMethod = { type: 'publickey', username: target.user, key: target.privateKey };
+    client.connect({
+      sock: socket,
+      username: target.user,
+      authHandler: [publickeyOnly],
+      tryKeyboard: false,
+      hostVerifier: (offered: Buffer) => {
+        if (offered.equals(target.hostKey.blob)) return true;
+        mismatch = hostKeyChangedError(target.hostKey, offered);
+        return false;
+      },
+      algorithms: SSH_ALGORITHMS,
+      readyTimeout: opts.readyTimeoutMs ?? 20_000,
+      keepaliveInterval: opts.keepaliveIntervalMs ?? 5_000,
+      keepaliveCountMax: opts.keepaliveCountMax ?? 3,
+    });
+  });
+}
+
+function abortError(): SkiffError {
+  return new SkiffError('aborted', 'SSH connection attempt was cancelled');
+}
+
+function connectError(target: SshEndpoint, e: Error): SkiffError {
+  const err = new SkiffError(
+    'ssh-connect-failed',
+    `cannot connect over SSH to ${target.host}:${target.port}: ${errorMessage(e)}`,
+    {
+      hint: 'check that the machine is running (`skiff status`) and see its console log',
+      exitCode: ExitCode.network,
+      cause: e,
+    },
+  );
+  return err;
+}
+
+/** Errors that mean "not up yet" (sshd still booting), as opposed to "will never work". */
+export function isRetryableSshError(e: unknown): boolean {
+  if (isHostKeyChanged(e)) return false;
+  if (e instanceof SkiffError && e.code === 'aborted') return false;
+  const cause = e instanceof SkiffError ? e.cause : e;
+  const text = errorMessage(cause);
+  // Authentication failures do not heal by waiting.
+  if (/authentication methods failed/i.test(text)) return false;
+  return true;
+}
+
+/**
+ * Keeps trying until the guest's sshd answers (it comes up ~10 s into a boot), then
+ * returns the connection. Refused/reset/handshake timeouts are retried; a changed
+ * host key or a refused login is not.
+ */
+export async function waitForSsh(
+  endpoint: SshEndpoint & { user?: string },
+  keyPath: string,
+  hostPubPath: string,
+  opts: { timeoutMs: number; signal?: AbortSignal; connect?: ConnectOptions },
+): Promise<SshConnection> {
+  const target = await loadSshTarget({ ...endpoint, user: endpoint.user ?? 'root', keyPath, hostPubPath });
+  return waitForSshTarget(target, opts);
+}
+
+export async function waitForSshTarget(
+  target: SshTarget,
+  opts: { timeoutMs: number; signal?: AbortSignal; connect?: ConnectOptions },
+): Promise<SshConnection> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let delay = 250;
+  let last: unknown;
+  for (;;) {
+    const left = deadline - Date.now();
+    try {
+      return await connectSsh(target, {
+        ...opts.connect,
+        readyTimeoutMs: Math.max(1_000, Math.min(opts.connect?.readyTimeoutMs ?? 20_000, left)),
+        signal: opts.signal,
+      });
+    } catch (e) {
+      if (!isRetryableSshError(e)) throw e;
+      last = e;
+    }
+    if (Date.now() + delay > deadline) break;
+    await sleep(delay, opts.signal);
+    delay = Math.min(delay * 2, 2_000);
+  }
+  throw new SkiffError(
+    'ssh-timeout',
+    `the guest's SSH server did not answer within ${Math.round(opts.timeoutMs / 1000)} s (${errorMessage(last)})`,
+    {
+      hint: 'the guest may have failed to boot: look at its console log, then `skiff stop` and `skiff start`',
+      exitCode: ExitCode.network,
+      cause: last,
+    },
+  );
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(abortError());
+      return;
+    }
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(abortError());
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,207 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { agentStatus, startAgent, stopAgent } from '../../src/agent/control.js';
+import type { AgentSpec } from '../../src/agent/spec.js';
+import { readAgentState } from '../../src/agent/state.js';
+import { agentFixture, httpGet, roundTrip, type AgentFixture } from '../helpers/agent-fixture.js';
+
+let fx: AgentFixture;
+const started: AgentSpec[] = [];
+const pathsOf = (s: AgentSpec) => ({ dockerSocket: s.socketPath, agentPid: s.pidPath, agentState: s.statePath });
+
+beforeAll(async () => {
+  fx = await agentFixture();
+}, 90_000);
+
+afterEach(async () => {
+  for (const s of started.splice(0)) await stopAgent(pathsOf(s));
+});
+
+afterAll(async () => {
+  await fx?.cleanup();
+});
+
+async function start(spec: AgentSpec): Promise<number> {
+  started.push(spec);
+  return startAgent(spec, { entry: fx.agent.entry, timeoutMs: 20_000 });
+}
+
+async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function deadPid(): Promise<number> {
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, ['-e', '0']);
+    c.on('exit', () => resolve(c.pid!));
+  });
+}
+
+describe('agent lifecycle', () => {
+  it('refuses a changed host key: exits, says so in its log and state, serves nothing', async () => {
+    const spec = fx.spec('badkey', { hostPubPath: fx.sshd.otherHostPubPath, remoteSocket: fx.pingPath });
+    const err = await start(spec).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err?.message).toMatch(/host key changed: expected SHA256:\S+, got SHA256:\S+/);
+    expect(readFileSync(spec.logPath, 'utf8')).toMatch(/refusing to connect: the guest's host key changed/);
+    const state = await readAgentState(spec.statePath);
+    expect(state?.state).toBe('failed');
+    expect(existsSync(spec.socketPath)).toBe(false);
+    expect(existsSync(spec.pidPath)).toBe(false);
+    const st = await agentStatus(pathsOf(spec));
+    expect(st.state).toBe('stale');
+    expect(st.detail).toMatch(/host key changed/);
+  });
+
+  it('reconnects by itself after the sshd is killed and restarted on the same port', async () => {
+    const spec = fx.spec('recon', { remoteSocket: fx.pingPath });
+    await start(spec);
+    expect((await httpGet(spec.socketPath, '/_ping')).body).toBe('OK');
+    // A client connected through the link when it drops is closed, not left dangling.
+    const idle = net.connect(spec.socketPath);
+    idle.on('error', () => {});
+    const idleClosed = new Promise((r) => idle.once('close', r));
+    await new Promise((r) => idle.once('connect', r));
+    await new Promise((r) => setTimeout(r, 200));
+
+    await fx.sshd.kill();
+    await idleClosed;
+    await until('the agent to notice the drop', async () => {
+      const s = await readAgentState(spec.statePath);
+      return s?.state === 'reconnecting' ? s : undefined;
+    });
+    // While the link is down a client is closed after a short wait, not left hanging.
+    const during = await httpGet(spec.socketPath, '/_ping').then(
+      () => 'answered',
+      (e: NodeJS.ErrnoException) => e.code ?? e.message,
+    );
+    expect(during).not.toBe('answered');
+
+    await fx.sshd.restart();
+    await until('the agent to reconnect', async () => {
+      const s = await readAgentState(spec.statePath);
+      return s?.state === 'connected' ? s : undefined;
+    });
+    expect((await httpGet(spec.socketPath, '/_ping')).body).toBe('OK');
+    expect(readFileSync(spec.logPath, 'utf8')).toMatch(/ssh reconnecting: SSH link lost/);
+  }, 60_000);
+
+  it('started while the guest sshd is not up yet, connects as soon as it is', async () => {
+    const spec = fx.spec('boot', { remoteSocket: fx.pingPath });
+    await fx.sshd.kill();
+    const restart = new Promise<void>((resolve, reject) => {
+      setTimeout(() => fx.sshd.restart().then(resolve, reject), 1_500);
+    });
+    const pid = await start(spec);
+    await restart;
+    expect(pid).toBeGreaterThan(0);
+    expect((await httpGet(spec.socketPath, '/_ping')).body).toBe('OK');
+    expect(readFileSync(spec.logPath, 'utf8')).toMatch(/ssh connecting: .*ECONNREFUSED/);
+  }, 30_000);
+
+  it('notices a link that went silent (no FIN) by keepalive and reconnects', async () => {
+    const spec = fx.spec('silent', { remoteSocket: fx.pingPath, keepaliveIntervalMs: 300, keepaliveCountMax: 2 });
+    await start(spec);
+    const frozen = fx.sshd.sessionPids();
+    expect(frozen.length).toBeGreaterThan(0);
+    for (const pid of frozen) process.kill(pid, 'SIGSTOP');
+    try {
+      // The drop and the reconnect can be milliseconds apart: the log keeps both.
+      await until('a keepalive timeout and a reconnect', async () =>
+        /SSH link lost: Keepalive timeout[^]*ssh connected/.test(readFileSync(spec.logPath, 'utf8')) ? true : undefined,
+      );
+    } finally {
+      for (const pid of frozen) process.kill(pid, 'SIGKILL');
+    }
+    expect((await readAgentState(spec.statePath))?.state).toBe('connected');
+    expect((await httpGet(spec.socketPath, '/_ping')).body).toBe('OK');
+  }, 30_000);
+
+  it('removes its socket, pid and state files on SIGTERM', async () => {
+    const spec = fx.spec('term');
+    const pid = await start(spec);
+    expect(existsSync(spec.socketPath) && existsSync(spec.pidPath) && existsSync(spec.statePath)).toBe(true);
+    process.kill(pid, 'SIGTERM');
+    await until('the files to go', async () =>
+      existsSync(spec.socketPath) || existsSync(spec.pidPath) || existsSync(spec.statePath) ? undefined : true,
+    );
+    expect(readFileSync(spec.logPath, 'utf8')).toMatch(/SIGTERM received/);
+    expect((await agentStatus(pathsOf(spec))).state).toBe('stopped');
+  });
+
+  it('starts over a stale socket file and a stale pid file of a dead process', async () => {
+    const spec = fx.spec('stale', { remoteSocket: fx.pingPath });
+    mkdirSync(path.dirname(spec.socketPath), { recursive: true, mode: 0o700 });
+    // A socket file nobody serves: its listener was SIGKILLed, so nothing unlinked it.
+    const holder = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(spec.socketPath)}, () => console.log('up'))`]);
+    await new Promise((r) => holder.stdout.once('data', r));
+    holder.kill('SIGKILL');
+    await new Promise((r) => holder.once('exit', r));
+    writeFileSync(spec.pidPath, `${await deadPid()}\n`);
+    expect(existsSync(spec.socketPath)).toBe(true);
+    expect((await agentStatus(pathsOf(spec))).state).toBe('stale');
+
+    const pid = await start(spec);
+    expect(readFileSync(spec.pidPath, 'utf8').trim()).toBe(String(pid));
+    expect((await httpGet(spec.socketPath, '/_ping')).body).toBe('OK');
+    expect((await agentStatus(pathsOf(spec))).state).toBe('running');
+  });
+
+  it('never signals a live process that is not our agent', async () => {
+    const spec = fx.spec('foreign');
+    mkdirSync(path.dirname(spec.pidPath), { recursive: true, mode: 0o700 });
+    writeFileSync(spec.pidPath, `${process.pid}\n`);
+    const r = await stopAgent(pathsOf(spec));
+    expect(r.wasRunning).toBe(false);
+    expect(existsSync(spec.pidPath)).toBe(false);
+  });
+
+  it('a second agent does not take over a socket a live agent serves', async () => {
+    const spec = fx.spec('twice', { remoteSocket: fx.pingPath });
+    const pid = await start(spec);
+    const rival = { ...spec, pidPath: path.join(fx.dir, 'rival.pid'), statePath: path.join(fx.dir, 'rival.json'), logPath: path.join(fx.dir, 'rival.log') };
+    const rivalSpec = path.join(fx.dir, 'rival.spec.json');
+    writeFileSync(rivalSpec, JSON.stringify(rival));
+    const code = await new Promise<number | null>((resolve) => {
+      spawn(process.execPath, [fx.agent.entry, '--spec', rivalSpec], { stdio: 'ignore' }).on('exit', resolve);
+    });
+    expect(code).not.toBe(0);
+    expect(readFileSync(rival.logPath, 'utf8')).toMatch(/another process already serves/);
+    expect((await httpGet(spec.socketPath, '/_ping')).body).toBe('OK');
+    expect(readFileSync(spec.pidPath, 'utf8').trim()).toBe(String(pid));
+  });
+
+  it('startAgent reuses an agent that already runs for the same spec', async () => {
+    const spec = fx.spec('reuse');
+    const a = await start(spec);
+    const b = await start(spec);
+    expect(b).toBe(a);
+  });
+});
+
+describe('agent socket when nothing answers remotely', () => {
+  it('closes the client connection cleanly when the guest socket does not exist', async () => {
+    const spec = fx.spec('noremote', { remoteSocket: path.join(fx.dir, 'missing.sock') });
+    await start(spec);
+    // Closed without a byte (or reset): what matters is that the client is not left hanging.
+    const replyBytes = await roundTrip(spec.socketPath, Buffer.from('GET /_ping HTTP/1.0\r\n\r\n')).then(
+      (b) => b.length,
+      () => 0,
+    );
+    expect(replyBytes).toBe(0);
+    expect(readFileSync(spec.logPath, 'utf8')).toMatch(/cannot open .*missing\.sock/);
+    // The agent itself stays up for the next client.
+    expect((await agentStatus(pathsOf(spec))).state).toBe('running');
+  });
+});
