@@ -13,7 +13,7 @@ import {
 import { withMachineLock } from './lock.js';
 import { Machine, userHome } from './machine.js';
 import { machinePaths, machinesDir, type MachinePaths } from './paths.js';
-import { resolveShares } from './shares.js';
+import { checkShareHostPaths, resolveShares } from './shares.js';
 
 export interface InitRequest {
   home: string;
@@ -56,6 +56,7 @@ export async function initMachine(req: InitRequest): Promise<Machine> {
   const paths = machinePaths(req.home, req.name);
   // Check every input before anything is fetched or written.
   const draft = buildConfig(req.name, req.settings, undefined);
+  await checkShareHostPaths(draft.shares);
   await mkdirHome(req.home);
   return withMachineLock(machinesDir(req.home), req.name, async () => {
     if (await exists(paths.config)) {

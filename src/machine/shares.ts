@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ExitCode, SkiffError } from '../errors.js';
 import type { MachineConfig, UserSettings } from './config.js';
@@ -26,4 +27,17 @@ export function resolveShares(input: UserSettings['shares'], defaults: ShareEntr
     }
     return { hostPath: path.normalize(hostPath), guestPath: path.normalize(guestPath!), readOnly };
   });
+}
+
+/** A share whose host folder is gone would stop QEMU from starting: say which, and what to do. */
+export async function checkShareHostPaths(shares: ShareEntry[]): Promise<void> {
+  for (const s of shares) {
+    const st = await stat(s.hostPath).catch(() => undefined);
+    if (!st?.isDirectory()) {
+      throw new SkiffError('share-missing', `shared folder ${s.hostPath} is not a directory on this host`, {
+        hint: 'create it, or change the shares in the machine config (skiff init --share / config.yaml)',
+        exitCode: ExitCode.usage,
+      });
+    }
+  }
 }

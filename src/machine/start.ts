@@ -6,6 +6,8 @@ import { updateDockerContext } from '../shell/docker-context.js';
 import type { StageReporter } from '../ui/stages.js';
 import { watchConsole, type ConsoleMarker } from './console-watch.js';
 import { enginePing } from './engine.js';
+import { checkShareHostPaths } from './shares.js';
+import { mountShares } from './shares-mount.js';
 import type { Machine } from './machine.js';
 
 export interface StartOptions {
@@ -21,6 +23,8 @@ export interface StartResult {
   ssh: SshEndpoint;
   timings: Array<{ stage: string; ms: number }>;
   context: string;
+  /** Guest paths of shares that could not be mounted. */
+  sharesNotMounted: string[];
 }
 
 const STAGE_TEXT: Record<string, string> = {
@@ -71,7 +75,7 @@ async function startLocked(m: Machine, ui: StageReporter, opts: StartOptions): P
     if (!ssh) throw new SkiffError('no-endpoint', `machine "${m.name}" runs but its SSH port is unknown`, { hint: 'run `skiff restart`' });
     const agent = await agentStatus(m.paths);
     if (agent.state === 'running' && (await enginePing(socket))) {
-      return { alreadyRunning: true, socket, ssh, timings: [], context };
+      return { alreadyRunning: true, socket, ssh, timings: [], context, sharesNotMounted: [] };
     }
     // The VM survived but the agent did not (crash, host reboot of the agent only, kill).
     ui.stage('agent', 'reconnecting to the running machine');
@@ -79,7 +83,7 @@ async function startLocked(m: Machine, ui: StageReporter, opts: StartOptions): P
     await startAgent(agentSpecFor(m, ssh));
     ui.stage('engine', 'waiting for the Docker engine');
     await waitForEngine(m, socket, deadline, () => undefined);
-    return { alreadyRunning: true, socket, ssh, timings: ui.timings, context };
+    return { alreadyRunning: true, socket, ssh, timings: ui.timings, context, sharesNotMounted: [] };
   }
   if (state !== 'stopped') {
     throw new SkiffError('bad-state', `machine "${m.name}" is ${state}`, {
@@ -88,6 +92,7 @@ async function startLocked(m: Machine, ui: StageReporter, opts: StartOptions): P
     });
   }
 
+  await checkShareHostPaths(m.config.shares);
   await stopAgent(m.paths); // a leftover from a crash must not hold the socket path
   ui.stage('boot', 'booting the VM');
   let failure: ConsoleMarker | undefined;
@@ -106,9 +111,12 @@ async function startLocked(m: Machine, ui: StageReporter, opts: StartOptions): P
       return undefined;
     };
     await startAgentWhenUp(m, ssh, deadline, guestFailed);
+    // sshd is up once the agent is connected: mount the shares while dockerd starts.
+    const shares = settle(m.config.shares.length ? mountShares(m, ssh) : Promise.resolve([]));
     ui.stage('engine', 'waiting for the Docker engine');
     await waitForEngine(m, socket, deadline, guestFailed);
-    return { alreadyRunning: false, socket, ssh, timings: ui.timings, context };
+    const sharesNotMounted = await shares;
+    return { alreadyRunning: false, socket, ssh, timings: ui.timings, context, sharesNotMounted };
   } finally {
     watcher.stop();
   }
@@ -138,4 +146,16 @@ async function waitForEngine(m: Machine, socket: string, deadline: number, guest
     }
     await new Promise((r) => setTimeout(r, 150));
   }
+}
+
+/** Starts a promise now and lets it be awaited later without an unhandled rejection in between. */
+function settle<T>(p: Promise<T>): Promise<T> {
+  const kept = p.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+  return kept.then((r) => {
+    if (r.ok) return r.value;
+    throw r.error;
+  });
 }

@@ -1,4 +1,5 @@
 import { agentStatus } from '../agent/control.js';
+import type { PortStatus } from '../agent/ports/listeners.js';
 import type { VmState } from '../drivers/driver.js';
 import { contextName } from '../shell/docker-context.js';
 import { engineVersion } from './engine.js';
@@ -19,6 +20,8 @@ export interface MachineStatus {
   ssh?: { host: string; port: number };
   agent: { state: string; detail?: string };
   engine?: { version: string; apiVersion: string };
+  /** Container ports published on the host's 127.0.0.1, with any that could not be. */
+  ports?: PortStatus[];
 }
 
 /** Reads the truth from the hypervisor, the agent and the engine; changes nothing. */
@@ -46,5 +49,6 @@ export async function machineStatus(m: Machine): Promise<MachineStatus> {
     ...(ssh ? { ssh } : {}),
     agent: { state: agent.state, ...(agent.detail ? { detail: agent.detail } : {}) },
     ...(engine ? { engine } : {}),
+    ...(agent.state === 'running' && agent.link?.ports ? { ports: agent.link.ports } : {}),
   };
 }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +22,8 @@ const env: NodeJS.ProcessEnv = {
   DOCKER_CONFIG: path.join(root, 'docker-config'),
 };
 let dockerHost = '';
+// A host folder shared with the guest at the same path, as the user's home is by default.
+const share = path.join(root, 'share');
 
 async function run(args: string[], timeoutMs?: number) {
   const r = await skiff(args, env, timeoutMs);
@@ -44,7 +46,9 @@ afterAll(async () => {
 
 describe('a machine from init to delete', () => {
   it('init creates the machine from the local ISO', async () => {
-    const r = await run(['init', '--iso', ISO, '--cpus', '2', '--memory', '2G', '--disk', '8G', '--json']);
+    mkdirSync(share);
+    writeFileSync(path.join(share, 'from-host.txt'), 'written on the host\n');
+    const r = await run(['init', '--iso', ISO, '--cpus', '2', '--memory', '2G', '--disk', '8G', '--share', share, '--json']);
     const out = JSON.parse(r.stdout);
     expect(out).toMatchObject({ name: 'default', driver: 'qemu', cpus: 2, memoryMiB: 2048, diskGiB: 8 });
     expect(statSync(path.join(env.SKIFF_HOME!, 'machines/default/id_ed25519')).mode & 0o777).toBe(0o600);
@@ -119,6 +123,13 @@ describe('a machine from init to delete', () => {
     expect(r.code, r.stderr).toBe(0);
     r = await docker(dockerHost, ['run', '--rm', '-v', 'skiff-e2e-vol:/data', 'skiff-e2e/bb:1', 'sh', '-c', 'echo kept > /data/file && sync']);
     expect(r.code, r.stderr).toBe(0);
+  }, 120_000);
+
+  it('a shared host folder is visible to containers through -v, both ways', async () => {
+    const r = await docker(dockerHost, ['run', '--rm', '-v', `${share}:/src`, 'skiff-e2e/bb:1', 'sh', '-c', 'cat /src/from-host.txt && echo written in a container > /src/from-container.txt']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('written on the host\n');
+    expect(readFileSync(path.join(share, 'from-container.txt'), 'utf8')).toBe('written in a container\n');
   }, 120_000);
 
   it('status tells the truth while running', async () => {

@@ -49,8 +49,9 @@ export async function runStart(argv: StartArgs, ctx: CommandContext): Promise<vo
   const total = Math.round(ui.totalMs());
   if (r.alreadyRunning && r.timings.length === 0) ui.succeed(`Machine "${m.name}" is already running`);
   else ui.succeed(`Machine "${m.name}" is running (${(total / 1000).toFixed(1)} s)`);
+  if (r.sharesNotMounted.length) ctx.out.warn(`shared folders not mounted in the guest: ${r.sharesNotMounted.join(', ')} (see skiff logs --console)`);
   const timings = [...r.timings, { stage: 'total', ms: total }];
-  ctx.out.result({ name: m.name, alreadyRunning: r.alreadyRunning, socket: r.socket, dockerHost: `unix://${r.socket}`, context: r.context, ssh: r.ssh, timings }, () => {
+  ctx.out.result({ name: m.name, alreadyRunning: r.alreadyRunning, socket: r.socket, dockerHost: `unix://${r.socket}`, context: r.context, ssh: r.ssh, timings, sharesNotMounted: r.sharesNotMounted }, () => {
     const lines: string[] = [];
     if (argv.timings) for (const t of timings) lines.push(`${t.stage.padEnd(10)} ${(t.ms / 1000).toFixed(2)} s`);
     if (ctx.out.interactive) {
