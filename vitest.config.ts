@@ -5,9 +5,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // Boots under TCG take tens of seconds; suites that need one set their own timeouts.
     testTimeout: 30_000,
-    hookTimeout: 60_000,
-    // e2e suites share one booted machine per file and must not run beside each other on 2 cores.
-    fileParallelism: true,
+    hookTimeout: 120_000,
     pool: 'forks',
   },
 });
