@@ -24,9 +24,17 @@ export function parseMarker(line: string): ConsoleMarker | undefined {
 /**
  * Follows the console log as the guest writes it and reports markers. Polling a
  * file is portable (QEMU and VirtualBox both just append to it) and cheap at 100 ms.
+ * It starts at the end of whatever the file holds now, so a marker of the previous
+ * boot (an old SKIFF-ERROR) is never taken for this one's; a file replaced (new
+ * inode) or truncated by the hypervisor is read from its start.
  */
-export function watchConsole(file: string, onMarker: (m: ConsoleMarker) => void, intervalMs = 100): { stop(): void } {
-  let offset = 0;
+export function watchConsole(
+  file: string,
+  onMarker: (m: ConsoleMarker) => void,
+  intervalMs = 100,
+): { stop(): void; /** Resolves once the file's current end is known. */ ready: Promise<void> } {
+  let offset: number | undefined;
+  let inode: number | undefined;
   let partial = '';
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
@@ -34,8 +42,10 @@ export function watchConsole(file: string, onMarker: (m: ConsoleMarker) => void,
     try {
       const fh = await open(file, 'r');
       try {
-        const { size } = await fh.stat();
-        if (size < offset) offset = 0; // truncated: a new boot
+        const { size, ino } = await fh.stat();
+        if (offset === undefined) offset = size; // first look: the previous boot's text
+        else if (ino !== inode || size < offset) offset = 0; // rotated or truncated: a new boot
+        inode = ino;
         if (size > offset) {
           const buf = Buffer.alloc(size - offset);
           const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
@@ -52,11 +62,13 @@ export function watchConsole(file: string, onMarker: (m: ConsoleMarker) => void,
       }
     } catch {
       // Not there yet: the hypervisor creates it as it boots.
+      if (offset === undefined) offset = 0;
     }
     if (!stopped) timer = setTimeout(tick, intervalMs);
   };
-  void tick();
+  const ready = tick();
   return {
+    ready,
     stop() {
       stopped = true;
       if (timer) clearTimeout(timer);

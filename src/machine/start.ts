@@ -101,6 +101,7 @@ async function startLocked(m: Machine, ui: StageReporter, opts: StartOptions): P
     else if (mk.kind === 'error') failure = mk;
   });
   try {
+    await watcher.ready;
     const ssh = await m.driver.start({ notice: (msg) => ui.notice(msg) });
     const guestFailed = () => {
       if (failure?.kind === 'error') {

@@ -1,4 +1,4 @@
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -16,6 +16,22 @@ describe('console markers', () => {
 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'skiff-console-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  it("ignores what the file held before (a previous boot's error), then reads a rotated file from its start", async () => {
+    const file = path.join(dir, 'old.log');
+    writeFileSync(file, 'SKIFF-ERROR disk old failure\n');
+    const seen: ConsoleMarker[] = [];
+    const w = watchConsole(file, (m) => seen.push(m), 20);
+    try {
+      await new Promise((r) => setTimeout(r, 80));
+      renameSync(file, file + '.1'); // what the QEMU driver does at start
+      writeFileSync(file, 'SKIFF-STAGE init 0.5\n');
+      await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      w.stop();
+    }
+    expect(seen).toEqual([{ kind: 'stage', name: 'init', uptime: 0.5 }]);
+  });
+
   it('follows a growing file, including a line written in two parts', async () => {
     const file = path.join(dir, 'console.log');
     const seen: ConsoleMarker[] = [];

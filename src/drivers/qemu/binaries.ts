@@ -33,8 +33,12 @@ export async function findOnPath(name: string, envPath = process.env.PATH ?? '')
 export async function requireBinary(name: string): Promise<string> {
   const found = await findOnPath(name);
   if (found === undefined) {
+    // QEMU 10 dropped 64-bit guests on 32-bit hosts: the package is there, the binary is not.
+    const only32 = name === 'qemu-system-x86_64' && process.arch === 'ia32' && (await findOnPath('qemu-system-i386')) !== undefined;
     throw new SkiffError('qemu-missing', `${name} not found on PATH`, {
-      hint: installHint(name),
+      hint: only32
+        ? 'this QEMU cannot run 64-bit guests on a 32-bit host (QEMU 10 dropped it): use QEMU 9 or older, e.g. Debian 12\'s qemu-system-x86'
+        : installHint(name),
       exitCode: ExitCode.environment,
     });
   }
