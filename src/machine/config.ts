@@ -54,6 +54,12 @@ export const UserSettingsSchema = z
   .strict();
 export type UserSettings = z.infer<typeof UserSettingsSchema>;
 
+/** A 32-bit QEMU can give a guest at most 2047 MiB (it must map all of it in its own address space). */
+export function hostIs32Bit(arch: string = process.arch): boolean {
+  return arch === 'ia32' || arch === 'arm' || arch === 'mipsel' || arch === 'ppc';
+}
+const MAX_MEMORY_32BIT_MIB = 2047;
+
 export function hostArch(): (typeof ARCHES)[number] {
   return process.arch === 'arm64' ? 'aarch64' : 'x86_64';
 }
@@ -66,7 +72,7 @@ export function defaultSettings(home: string | undefined): Required<Pick<UserSet
     driver: 'qemu',
     arch: hostArch(),
     cpus: 2,
-    memory: '2G',
+    memory: hostIs32Bit() ? '1G' : '2G',
     disk: '20G',
     // The user's home at the same path in the guest, as boot2docker's /Users share.
     shares: home ? [{ hostPath: home, guestPath: home, readOnly: false }] : [],
@@ -122,6 +128,12 @@ export function resolveSizes(s: { memory: string | number; disk: string | number
       exitCode: ExitCode.usage,
     });
   }
+  if (hostIs32Bit() && memoryMiB > MAX_MEMORY_32BIT_MIB) {
+    throw new SkiffError('invalid-size', `memory ${memoryMiB} MiB is more than QEMU can give a guest on a 32-bit host`, {
+      hint: `give at most ${MAX_MEMORY_32BIT_MIB}M, e.g. --memory 1G`,
+      exitCode: ExitCode.usage,
+    });
+  }
   if (diskMiB % 1024 !== 0 || diskMiB < 2 * 1024 || diskMiB > 4096 * 1024) {
     throw new SkiffError('invalid-size', `disk size ${s.disk} is out of range or not whole GiB`, {
       hint: 'give a whole number of GiB between 2G and 4096G, e.g. 20G',
@@ -146,7 +158,7 @@ export async function loadMachineConfig(file: string, name: string): Promise<Mac
   }
   const broken = (why: string) =>
     new SkiffError('config-corrupt', `the config of machine "${name}" (${file}) is corrupt: ${why}`, {
-      hint: `fix it by hand, or remove the machine with \`skiff delete -m ${name}\``,
+      hint: `fix it by hand, or remove the machine and its data with \`skiff delete --yes -m ${name}\``,
       exitCode: ExitCode.environment,
     });
   let raw: unknown;
