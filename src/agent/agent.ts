@@ -6,6 +6,7 @@ import { removeQuietly, writeFileAtomic } from './files.js';
 import { joinStreams, openStreamLocal } from './forward.js';
 import { SshLink, type LinkOptions } from './link.js';
 import type { Log } from './log.js';
+import { PortWatcher } from './ports/watcher.js';
 import { listenUnix, prepareSocketPath } from './socket.js';
 import { DEFAULT_REMOTE_SOCKET, type AgentSpec } from './spec.js';
 import { writeAgentState, writeAgentStateSync, type AgentState } from './state.js';
@@ -23,6 +24,7 @@ export class Agent {
   private readonly server: net.Server;
   private readonly clients = new Set<net.Socket>();
   private link: SshLink | undefined;
+  private ports: PortWatcher | undefined;
   private served = 0;
   private stateTimer: NodeJS.Timeout | undefined;
   private closing = false;
@@ -59,10 +61,14 @@ export class Agent {
     this.log(`ssh2 native crypto binding: ${nativeCryptoBinding() ? 'in use' : 'not available (pure JS/OpenSSL crypto)'}`);
 
     const link = (this.link = new SshLink(target, this.opts));
+    // Port changes are rare and `skiff status` should show them at once: written straight away.
+    const ports = (this.ports = new PortWatcher(() => link.current(), this.remote(), this.log, () => void this.writeState()));
     link.on('state', (state, error, detail) => {
       this.stateSince = new Date().toISOString();
       this.log(error ? `ssh ${state}: ${error}` : `ssh ${state}${detail ? ` (${detail})` : ''}`);
       void this.writeState();
+      if (state === 'connected') ports.connected();
+      else ports.disconnected();
     });
     link.on('fatal', onFatal);
     link.start();
@@ -121,6 +127,7 @@ export class Agent {
       ...(this.link?.lastError ? { lastError: this.link.lastError } : {}),
       connectionsServed: this.served,
       connectionsActive: this.clients.size,
+      ports: this.ports?.status() ?? [],
     };
   }
 
@@ -150,6 +157,7 @@ export class Agent {
     clearTimeout(this.stateTimer);
     this.server.close();
     for (const s of this.clients) s.destroy();
+    this.ports?.stop();
     this.link?.stop();
     // A write already under way would otherwise recreate the state file after its removal.
     await this.stateWrites;

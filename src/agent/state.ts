@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic, writeFileAtomicSync } from './files.js';
+import type { PortStatus } from './ports/listeners.js';
 
 export type LinkState = 'connecting' | 'connected' | 'reconnecting' | 'failed';
 
@@ -14,6 +15,8 @@ export interface AgentState {
   /** Client connections accepted on the socket since the agent started. */
   connectionsServed: number;
   connectionsActive: number;
+  /** Container ports published on the host's 127.0.0.1 (absent in files of older agents). */
+  ports?: PortStatus[];
 }
 
 export async function writeAgentState(file: string, state: AgentState): Promise<void> {

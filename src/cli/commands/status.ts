@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import type { PortStatus } from '../../agent/ports/listeners.js';
 import { action, type GlobalArgs } from '../context.js';
 
 export const statusCommand: CommandModule<GlobalArgs, GlobalArgs> = {
@@ -23,9 +24,21 @@ export const statusCommand: CommandModule<GlobalArgs, GlobalArgs> = {
         ['Agent', `${s.agent.state}${s.agent.detail ? ` (${s.agent.detail})` : ''}`],
         ['Engine', s.engine ? `Docker ${s.engine.version} (API ${s.engine.apiVersion})` : '-'],
         ['Image', `${s.image.source} (sha256:${s.image.sha256.slice(0, 12)})`],
+        ...(s.ports ? [['Ports', formatPorts(s.ports)]] : []),
       ]
         .map(([k, v]) => `${(k + ':').padEnd(9)} ${v}`)
         .join('\n'),
     );
   }),
 };
+
+/** One line per port under the label; a port that could not be opened says why. */
+function formatPorts(ports: PortStatus[]): string {
+  if (ports.length === 0) return '-';
+  return ports
+    .map((p) => {
+      const where = `127.0.0.1:${p.port}/${p.proto} -> ${p.name}`;
+      return p.state === 'conflict' ? `${where} NOT FORWARDED: ${p.error ?? 'conflict'}` : `${where}${p.state === 'forwarded' ? '' : ` (${p.state})`}`;
+    })
+    .join('\n' + ' '.repeat(10));
+}

@@ -1,0 +1,162 @@
+import { errorMessage } from '../../errors.js';
+import type { SshConnection } from '../../ssh/connect.js';
+import type { Log } from '../log.js';
+import { EngineHttpError, engineGet, followEvents, type EventStream } from './engine-http.js';
+import { PortListeners, type PortStatus } from './listeners.js';
+import { diffPorts, portEvent, publishedPorts, runningContainerIds, splitEvents, type PublishedPort } from './published.js';
+
+/** How long to wait before following the engine again after its event stream broke while the link stayed up. */
+const RESUBSCRIBE_MS = 2_000;
+
+/**
+ * Keeps the host's published-port listeners equal to what the engine's running
+ * containers publish: on each SSH connection it subscribes to container events,
+ * then lists the running containers, then applies events, in that order, so no
+ * start or stop falls in a gap. All work runs one step at a time on a queue.
+ */
+export class PortWatcher {
+  private readonly listeners: PortListeners;
+  private events: EventStream | undefined;
+  private queue: Promise<void> = Promise.resolve();
+  /** Bumped on every (re)subscription and link loss: work queued for an older one is dropped. */
+  private generation = 0;
+  private retry: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private lastRetryReason: string | undefined;
+
+  constructor(
+    private readonly connection: () => SshConnection | undefined,
+    private readonly engineSocket: string,
+    private readonly log: Log,
+    changed: () => void,
+  ) {
+    this.listeners = new PortListeners(connection, log, changed);
+  }
+
+  status(): PortStatus[] {
+    return this.listeners.status();
+  }
+
+  /** The link came up: follow the engine on this connection. */
+  connected(): void {
+    if (this.stopped) return;
+    this.subscribe();
+  }
+
+  /** The link went down: nothing can be forwarded, so nothing stays open. */
+  disconnected(): void {
+    this.reset('SSH link lost');
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.reset('agent stopping');
+  }
+
+  private reset(why: string): void {
+    this.generation++;
+    clearTimeout(this.retry);
+    this.retry = undefined;
+    this.events?.close();
+    this.events = undefined;
+    this.listeners.closeAll(why);
+  }
+
+  private subscribe(): void {
+    this.reset('resubscribing');
+    const conn = this.connection();
+    if (!conn || this.stopped) return;
+    const gen = this.generation;
+    let buffer = '';
+    const stream = followEvents(
+      conn,
+      this.engineSocket,
+      (text) => {
+        const { events, rest } = splitEvents(buffer + text);
+        buffer = rest;
+        for (const e of events) {
+          const ev = portEvent(e);
+          if (ev) this.enqueue(gen, () => (ev.kind === 'start' ? this.containerStarted(gen, conn, ev.id) : this.containerStopped(ev.id, 'container stopped')));
+        }
+      },
+      (why) => this.resubscribeLater(gen, conn, `engine events: ${why}`),
+    );
+    this.events = stream;
+    // The listing waits for the subscription; events that arrive meanwhile queue behind it.
+    this.enqueue(gen, async () => {
+      try {
+        await stream.ready;
+      } catch {
+        return; // the stream's end handler retries
+      }
+      try {
+        await this.sync(gen, conn);
+      } catch (e) {
+        this.resubscribeLater(gen, conn, `cannot list the running containers: ${errorMessage(e)}`);
+      }
+    });
+  }
+
+  /**
+   * The engine's events broke (or the listing failed) while the link stayed up: the
+   * engine is starting or restarting. Start over shortly; until then nothing is open,
+   * since nothing says which ports are still right. Repeated reasons are logged once.
+   */
+  private resubscribeLater(gen: number, conn: SshConnection, why: string): void {
+    if (gen !== this.generation || this.stopped) return;
+    if (why !== this.lastRetryReason) this.log(`${why}; following again every ${RESUBSCRIBE_MS / 1000} s`);
+    this.lastRetryReason = why;
+    this.reset(why);
+    this.retry = setTimeout(() => {
+      if (this.connection() === conn) this.subscribe();
+    }, RESUBSCRIBE_MS);
+  }
+
+  private enqueue(gen: number, work: () => Promise<void>): void {
+    this.queue = this.queue.then(async () => {
+      if (gen !== this.generation) return;
+      try {
+        await work();
+      } catch (e) {
+        if (gen === this.generation) this.log(`published ports: ${errorMessage(e)}`);
+      }
+    });
+  }
+
+  /** Opens exactly the ports the running containers publish. */
+  private async sync(gen: number, conn: SshConnection): Promise<void> {
+    const ids = runningContainerIds(await engineGet(conn, this.engineSocket, '/containers/json'));
+    const wanted: PublishedPort[] = [];
+    for (const id of ids) wanted.push(...(await this.inspect(conn, id)));
+    if (gen !== this.generation) return;
+    const { close, open } = diffPorts(this.listeners.wanted(), wanted);
+    for (const port of close) this.listeners.close(port, 'no longer published');
+    await Promise.all(open.map((p) => this.listeners.open(p)));
+    this.lastRetryReason = undefined;
+    this.log(`published ports in sync: ${ids.length} running container(s), ${wanted.length} port(s)`);
+  }
+
+  private async containerStarted(gen: number, conn: SshConnection, id: string): Promise<void> {
+    const ports = await this.inspect(conn, id);
+    if (gen !== this.generation) return;
+    // A restart may publish different ports than before.
+    const mine = new Map([...this.listeners.wanted()].filter(([, p]) => p.container === id));
+    const { close, open } = diffPorts(mine, ports);
+    for (const port of close) this.listeners.close(port, 'no longer published');
+    await Promise.all(open.map((p) => this.listeners.open(p)));
+  }
+
+  private async containerStopped(id: string, why: string): Promise<void> {
+    this.listeners.closeContainer(id, why);
+  }
+
+  /** A container removed between the listing and its inspection publishes nothing. */
+  private async inspect(conn: SshConnection, id: string): Promise<PublishedPort[]> {
+    try {
+      return publishedPorts(await engineGet(conn, this.engineSocket, `/containers/${encodeURIComponent(id)}/json`));
+    } catch (e) {
+      if (e instanceof EngineHttpError && e.status === 404) return [];
+      throw e;
+    }
+  }
+}

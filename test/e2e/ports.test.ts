@@ -1,0 +1,145 @@
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { skiff } from '../helpers/cli.js';
+import { docker } from '../helpers/docker.js';
+import { freePort } from '../helpers/sshd.js';
+
+/**
+ * issue 6 (ports): with the real ISO under QEMU and the host's real docker CLI, a
+ * published container port answers on the host's 127.0.0.1 with no user action,
+ * closes when the container stops, and comes back for a running container after
+ * the agent is restarted.
+ */
+const ISO = path.resolve('iso/out/skiff-amd64.iso');
+const BUSYBOX = '/bin/busybox';
+// Free host ports, picked when the suite starts: other suites on this host publish ports too.
+let PORT = 0;
+let LATE_PORT = 0;
+
+const root = mkdtempSync(path.join(os.tmpdir(), 'skiff-e2e-ports-'));
+const env: NodeJS.ProcessEnv = {
+  SKIFF_HOME: path.join(root, 'home'),
+  SKIFF_RUNTIME_DIR: path.join('/tmp', `sk-e2p-${process.pid}`),
+  DOCKER_CONFIG: path.join(root, 'docker-config'),
+};
+let dockerHost = '';
+let socketPath = '';
+
+async function run(args: string[], timeoutMs?: number) {
+  const r = await skiff(args, env, timeoutMs);
+  if (r.code !== 0) throw new Error(`skiff ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r;
+}
+
+/** GET over plain HTTP from the host's loopback; the error code when the connection fails. */
+function fetchLocal(port: number): Promise<{ status: number; body: string } | { error: string }> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 10_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
+    req.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
+  });
+}
+
+async function until<T>(what: string, f: () => Promise<T | undefined>, ms: number): Promise<{ value: T; ms: number }> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return { value: v, ms: Date.now() - t0 };
+    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const served = (port: number, ms: number) =>
+  until(`a page on 127.0.0.1:${port}`, async () => {
+    const r = await fetchLocal(port);
+    return 'status' in r && r.status === 200 ? r.body : undefined;
+  }, ms);
+
+const refused = (port: number, ms: number) =>
+  until(`127.0.0.1:${port} to refuse connections`, async () => {
+    const r = await fetchLocal(port);
+    return 'error' in r && r.error === 'ECONNREFUSED' ? true : undefined;
+  }, ms);
+
+beforeAll(async () => {
+  PORT = await freePort();
+  LATE_PORT = await freePort();
+  if (!existsSync(ISO)) throw new Error(`${ISO} is missing: build it with \`npm run iso\` (CI does)`);
+  if (!existsSync(BUSYBOX)) throw new Error(`${BUSYBOX} is missing: apt-get install busybox-static`);
+});
+
+afterAll(async () => {
+  await skiff(['stop', '--force'], env, 120_000);
+  await skiff(['delete', '--yes'], env, 120_000);
+  rmSync(root, { recursive: true, force: true });
+  rmSync(env.SKIFF_RUNTIME_DIR!, { recursive: true, force: true });
+}, 240_000);
+
+describe('published ports on the host loopback', () => {
+  it('boots a machine', async () => {
+    await run(['init', '--iso', ISO, '--no-shares', '--json']);
+    const out = JSON.parse((await run(['start', '--json'], 300_000)).stdout);
+    socketPath = out.socket;
+    dockerHost = `unix://${socketPath}`;
+    expect(existsSync(socketPath)).toBe(true);
+  }, 320_000);
+
+  it('builds a busybox httpd image FROM scratch', async () => {
+    const ctx = path.join(root, 'ctx');
+    mkdirSync(path.join(ctx, 'www'), { recursive: true });
+    copyFileSync(BUSYBOX, path.join(ctx, 'busybox'));
+    writeFileSync(path.join(ctx, 'www', 'index.html'), 'hello from skiff\n');
+    writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY busybox /bin/busybox\nCOPY www /www\n');
+    const r = await docker(dockerHost, ['build', '-q', '-t', 'skiff-e2e/httpd:1', ctx], { env: { DOCKER_BUILDKIT: '0' } });
+    expect(r.code, r.stderr).toBe(0);
+  }, 180_000);
+
+  it('a port published with docker run -p answers on the host 127.0.0.1', async () => {
+    const r = await docker(dockerHost, ['run', '-d', '--name', 'web', '-p', `${PORT}:80`, 'skiff-e2e/httpd:1', '/bin/busybox', 'httpd', '-f', '-p', '80', '-h', '/www']);
+    expect(r.code, r.stderr).toBe(0);
+    const page = await served(PORT, 60_000);
+    console.log(`page served ${page.ms} ms after docker run returned`);
+    expect(page.value).toBe('hello from skiff\n');
+  }, 240_000);
+
+  it('skiff status lists the port, as text and JSON', async () => {
+    // The agent writes its state file just after opening the port: give it a moment.
+    const { value: s } = await until('status to list the port', async () => {
+      const st = JSON.parse((await run(['status', '--json'])).stdout);
+      return st.ports?.length ? st : undefined;
+    }, 10_000);
+    expect(s.ports).toEqual([expect.objectContaining({ port: PORT, proto: 'tcp', name: 'web', state: 'forwarded' })]);
+    expect((await run(['status'])).stdout).toMatch(new RegExp(`Ports: +127\\.0\\.0\\.1:${PORT}/tcp -> web`));
+  });
+
+  it('docker stop closes the port', async () => {
+    const r = await docker(dockerHost, ['stop', '-t', '1', 'web']);
+    expect(r.code, r.stderr).toBe(0);
+    const closed = await refused(PORT, 15_000);
+    console.log(`port refused ${closed.ms} ms after docker stop returned`);
+    expect(closed.value).toBe(true);
+  }, 120_000);
+
+  it('a container running while the agent restarts gets its port back', async () => {
+    const r = await docker(dockerHost, ['run', '-d', '--name', 'late', '-p', `${LATE_PORT}:80`, 'skiff-e2e/httpd:1', '/bin/busybox', 'httpd', '-f', '-p', '80', '-h', '/www']);
+    expect(r.code, r.stderr).toBe(0);
+    await served(LATE_PORT, 60_000);
+    const pid = Number(readFileSync(path.join(path.dirname(socketPath), 'agent.pid'), 'utf8').trim());
+    process.kill(pid, 'SIGKILL');
+    await refused(LATE_PORT, 15_000);
+    await run(['start', '--json'], 120_000);
+    const page = await served(LATE_PORT, 60_000);
+    console.log(`port back ${page.ms} ms after skiff start returned`);
+    expect(page.value).toBe('hello from skiff\n');
+  }, 300_000);
+});
