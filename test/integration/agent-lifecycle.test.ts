@@ -124,7 +124,8 @@ describe('agent lifecycle', () => {
     } finally {
       for (const pid of frozen) process.kill(pid, 'SIGKILL');
     }
-    expect((await readAgentState(spec.statePath))?.state).toBe('connected');
+    // The state file is written just after the log line: wait for it rather than race it.
+    await until('the state file to say connected', async () => ((await readAgentState(spec.statePath))?.state === 'connected' ? true : undefined));
     expect((await httpGet(spec.socketPath, '/_ping')).body).toBe('OK');
   }, 30_000);
 
