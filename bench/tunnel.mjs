@@ -187,7 +187,8 @@ async function measureAll(tunnels, stream) {
   }));
 }
 
-const out = path.join(root, 'node_modules', '.cache', 'skiff-bench');
+// Per run: bench/run.* or a second engineer may run this at the same time.
+const out = path.join(root, 'node_modules', '.cache', `skiff-bench-${process.pid}`);
 await rm(out, { recursive: true, force: true });
 await mkdir(out, { recursive: true });
 await compile(out);

@@ -7,6 +7,7 @@ import { ExitCode, SkiffError } from '../errors.js';
 import type { MachinePaths } from '../machine/paths.js';
 import { removeQuietly, writeFileAtomic } from './files.js';
 import { lastLogLines } from './log.js';
+import { AGENT_NODE_FLAGS } from './node-flags.js';
 import { isAgentProcess, pidAlive, sleep } from './process.js';
 import { socketAnswers } from './socket.js';
 import { agentSpecPath, type AgentSpec } from './spec.js';
@@ -112,7 +113,7 @@ export async function startAgent(spec: AgentSpec, opts: StartAgentOptions = {}):
   await mkdir(path.dirname(specPath), { recursive: true, mode: 0o700 });
   await writeFileAtomic(specPath, JSON.stringify(spec, null, 2) + '\n');
   const entry = opts.entry ?? defaultEntry();
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), entry, '--spec', specPath], { detached: true, stdio: 'ignore' });
+  const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, ...(opts.nodeArgs ?? []), entry, '--spec', specPath], { detached: true, stdio: 'ignore' });
   let exitCode: number | null | undefined;
   child.once('exit', (code, sig) => {
     exitCode = code ?? (sig ? 128 : 1);
