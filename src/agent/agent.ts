@@ -2,7 +2,8 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import { errorMessage } from '../errors.js';
 import { loadSshTarget } from '../ssh/connect.js';
-import { removeQuietly, writeFileAtomic } from './files.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
+import { removeQuietly } from './files.js';
 import { joinStreams, openStreamLocal } from './forward.js';
 import { SshLink, type LinkOptions } from './link.js';
 import type { Log } from './log.js';
@@ -53,7 +54,7 @@ export class Agent {
     });
     // Checked before any file is written: a live agent's socket and pid file are not ours to touch.
     await prepareSocketPath(spec.socketPath);
-    await writeFileAtomic(spec.pidPath, `${process.pid}\n`);
+    await writeFileAtomic(spec.pidPath, `${process.pid}\n`, { mode: 0o600 });
     this.ownsFiles = true;
     await this.writeState();
     await listenUnix(this.server, spec.socketPath);

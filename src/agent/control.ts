@@ -5,7 +5,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ExitCode, SkiffError } from '../errors.js';
 import type { MachinePaths } from '../machine/paths.js';
-import { removeQuietly, writeFileAtomic } from './files.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
+import { removeQuietly } from './files.js';
 import { lastLogLines } from './log.js';
 import { AGENT_NODE_FLAGS } from './node-flags.js';
 import { isAgentProcess, pidAlive, sleep } from './process.js';
@@ -111,7 +112,7 @@ export async function startAgent(spec: AgentSpec, opts: StartAgentOptions = {}):
 
   const specPath = agentSpecPath(spec);
   await mkdir(path.dirname(specPath), { recursive: true, mode: 0o700 });
-  await writeFileAtomic(specPath, JSON.stringify(spec, null, 2) + '\n');
+  await writeFileAtomic(specPath, JSON.stringify(spec, null, 2) + '\n', { mode: 0o600 });
   const entry = opts.entry ?? defaultEntry();
   const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, ...(opts.nodeArgs ?? []), entry, '--spec', specPath], { detached: true, stdio: 'ignore' });
   let exitCode: number | null | undefined;

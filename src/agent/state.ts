@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { writeFileAtomic, writeFileAtomicSync } from './files.js';
+import { writeFileAtomic, writeFileAtomicSync } from '../util/atomic-file.js';
 import type { PortStatus } from './ports/listeners.js';
 
 export type LinkState = 'connecting' | 'connected' | 'reconnecting' | 'failed';
@@ -20,11 +20,11 @@ export interface AgentState {
 }
 
 export async function writeAgentState(file: string, state: AgentState): Promise<void> {
-  await writeFileAtomic(file, JSON.stringify(state) + '\n');
+  await writeFileAtomic(file, JSON.stringify(state) + '\n', { mode: 0o600 });
 }
 
 export function writeAgentStateSync(file: string, state: AgentState): void {
-  writeFileAtomicSync(file, JSON.stringify(state) + '\n');
+  writeFileAtomicSync(file, JSON.stringify(state) + '\n', { mode: 0o600 });
 }
 
 export async function readAgentState(file: string): Promise<AgentState | undefined> {
