@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: what users feel, side by side with the references, written to
+ * bench/RESULTS.md. See bench/README.md for what each figure means.
+ *
+ *   node bench/run.js [--only size,shellinit,tunnel,warm,guest,cold] [--runs 3] [--out FILE]
+ */
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { guestTunnel } from './lib/guest-tunnel.js';
+import { alive, loadavg, started } from './lib/proc.js';
+import { BenchSkiff, root } from './lib/skiff.js';
+import { machineInfo } from './lib/system.js';
+import { renderResults } from './report.js';
+import { coldBench, isoSize } from './sections/cold.js';
+import { shellinitBench } from './sections/shellinit.js';
+import { tunnelLoopbackBench } from './sections/tunnel-loopback.js';
+import { warmBench } from './sections/warm.js';
+
+const SECTIONS = ['size', 'shellinit', 'tunnel', 'warm', 'guest', 'cold'];
+const { values: a } = parseArgs({
+  options: {
+    only: { type: 'string' },
+    runs: { type: 'string', default: '3' },
+    iso: { type: 'string', default: path.join(root, 'iso', 'out', 'skiff-amd64.iso') },
+    out: { type: 'string', default: path.join(root, 'bench', 'RESULTS.md') },
+    'tunnel-mb': { type: 'string', default: '512' },
+    'tunnel-rounds': { type: 'string', default: '3' },
+    'guest-mb': { type: 'string', default: '32' },
+    'shellinit-runs': { type: 'string', default: '40' },
+    'warm-runs': { type: 'string', default: '10' },
+    'no-profile': { type: 'boolean', default: false },
+    // Re-render RESULTS.md from a saved RESULTS.json (e.g. after editing ANALYSIS.md), measuring nothing.
+    'render-only': { type: 'boolean', default: false },
+  },
+});
+if (a['render-only']) {
+  const { readFile } = await import('node:fs/promises');
+  const saved = JSON.parse(await readFile(a.out.replace(/\.md$/, '') + '.json', 'utf8'));
+  await writeFile(a.out, renderResults(saved, { ...a, ...saved.args }));
+  process.exit(0);
+}
+const want = new Set(a.only ? a.only.split(',') : SECTIONS);
+for (const s of want) if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section ${s} (known: ${SECTIONS.join(', ')})`);
+const runs = Number(a.runs);
+const log = (m) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}`);
+
+const res = { started: new Date().toISOString(), sections: [...want], loads: [], errors: [], args: { runs: a.runs, iso: a.iso, 'guest-mb': a['guest-mb'] } };
+const note = (where) => res.loads.push({ where, load: loadavg() });
+/** A failed section is recorded and the rest still run: one broken part must not hide the others' numbers. */
+async function section(name, fn) {
+  if (!want.has(name)) return;
+  note(name);
+  log(`${name}: start (load ${loadavg()})`);
+  try {
+    res[name] = await fn();
+  } catch (e) {
+    log(`${name}: FAILED ${e.stack ?? e}`);
+    res.errors.push({ section: name, message: String(e.message ?? e) });
+  }
+  // Saved after every part, so an interrupted run keeps what it measured.
+  await writeFile(jsonOut, JSON.stringify(res, null, 2) + '\n');
+}
+const jsonOut = a.out.replace(/\.md$/, '') + '.json';
+
+let sk;
+// Ctrl-C or a kill: stop the VMs and forwards this run started and delete its machine.
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.once(sig, async () => {
+    log(`${sig}: cleaning up`);
+    for (const pid of started) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    if (sk) await sk.destroy().catch(() => {});
+    process.exit(130);
+  });
+}
+
+res.machine = await machineInfo();
+await section('size', () => isoSize(a.iso));
+await section('tunnel', () => tunnelLoopbackBench({ mb: Number(a['tunnel-mb']), rounds: Number(a['tunnel-rounds']), rt: 500, log }));
+
+const needsMachine = ['shellinit', 'warm', 'guest', 'cold'].some((s) => want.has(s));
+try {
+  if (needsMachine) {
+    sk = await BenchSkiff.create();
+    res.envPrefix = sk.envPrefix();
+    res.initCommand = `node bin/skiff.js init --iso ${a.iso} --disk 4G --no-shares`;
+    await sk.mustCli(['init', '--iso', a.iso, '--disk', '4G', '--no-shares']);
+    // The first boot formats the data disk: recorded, not counted among the cold starts.
+    note('first boot');
+    const first = await sk.mustCli(['start', '--json', '--timings']);
+    res.firstBoot = { ms: first.ms, timings: JSON.parse(first.stdout).timings, guest: await sk.consoleMarkers() };
+    res.status = await sk.status();
+    log(`first boot (formats the disk): ${(first.ms / 1000).toFixed(1)} s`);
+    res.agentIdleMB = await sk.agentPid().then((pid) => import('./lib/proc.js').then((p) => p.rssMB(pid)));
+  }
+  await section('shellinit', () => shellinitBench({ sk, runs: Number(a['shellinit-runs']) }));
+  await section('warm', () => warmBench({ sk, runs: Number(a['warm-runs']), profile: !a['no-profile'] }));
+  await section('guest', () => guestTunnel({ sk, mb: Number(a['guest-mb']), rt: 10, rounds: 1, log }));
+  await section('cold', () => coldBench({ sk, runs, iso: a.iso, log }));
+} finally {
+  if (sk) await sk.destroy();
+}
+res.finished = new Date().toISOString();
+await writeFile(jsonOut, JSON.stringify(res, null, 2) + '\n');
+await writeFile(a.out, renderResults(res, a));
+log(`wrote ${a.out}${res.errors.length ? ` (${res.errors.length} section(s) failed)` : ''}`);
+process.exitCode = res.errors.length ? 1 : 0;
