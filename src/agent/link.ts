@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { errorMessage } from '../errors.js';
+import { waitForBanner } from '../ssh/banner.js';
 import { connectSsh, type SshConnection, type SshTarget } from '../ssh/connect.js';
 import { isHostKeyChanged } from '../ssh/hostkey.js';
 import { batchWritesPerTick } from './batch.js';
@@ -90,6 +91,9 @@ export class SshLink extends EventEmitter<SshLinkEvents> {
     while (!this.stopped) {
       let conn: SshConnection;
       try {
+        // Before the first login the guest may still be booting: probe for sshd's
+        // banner briefly rather than let a handshake wait out its whole timeout.
+        if (this.state === 'connecting') await waitForBanner(this.target.host, this.target.port, 2_000, this.abort.signal);
         conn = await connectSsh(this.target, {
           signal: this.abort.signal,
           readyTimeoutMs: this.opts.readyTimeoutMs ?? 15_000,

@@ -3,6 +3,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { ExitCode, SkiffError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
+import { defaultShares } from './shares.js';
 import { parseSizeMiB } from './size.js';
 
 export const DRIVERS = ['qemu', 'virtualbox'] as const;
@@ -75,7 +76,7 @@ export function defaultSettings(home: string | undefined): Required<Pick<UserSet
     memory: hostIs32Bit() ? '1G' : '2G',
     disk: '20G',
     // The user's home at the same path in the guest, as boot2docker's /Users share.
-    shares: home ? [{ hostPath: home, guestPath: home, readOnly: false }] : [],
+    shares: defaultShares(home),
   };
 }
 

@@ -6,6 +6,22 @@ import type { MachineConfig, UserSettings } from './config.js';
 type ShareEntry = MachineConfig['shares'][number];
 
 /**
+ * Guest paths a share must not cover: the guest's own system and state (root's
+ * home holds the authorized_keys skiff logs in with; /mnt/data is the data disk).
+ */
+const RESERVED_GUEST_PATHS = ['/', '/bin', '/dev', '/etc', '/lib', '/lib64', '/media', '/mnt', '/mnt/data', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var'];
+
+export function isReservedGuestPath(p: string): boolean {
+  const n = path.posix.normalize(p).replace(/\/+$/, '') || '/';
+  return RESERVED_GUEST_PATHS.includes(n) || n.startsWith('/var/') || n.startsWith('/usr/') || n.startsWith('/mnt/data/') || n.startsWith('/run/') || n.startsWith('/proc/') || n.startsWith('/sys/') || n.startsWith('/dev/');
+}
+
+/** The default share: the user's home at the same path, unless the guest needs that path itself (root's /root). */
+export function defaultShares(home: string | undefined): ShareEntry[] {
+  return home && !isReservedGuestPath(home) ? [{ hostPath: home, guestPath: home, readOnly: false }] : [];
+}
+
+/**
  * Shares come as objects (YAML) or as "HOST[:GUEST][:ro]" strings (flags);
  * `false` means none. Relative host paths are not accepted: the guest mounts
  * them at boot, long after the shell that named them is gone.
@@ -26,6 +42,14 @@ export function resolveShares(input: UserSettings['shares'], defaults: ShareEntr
       });
     }
     return { hostPath: path.normalize(hostPath), guestPath: path.normalize(guestPath!), readOnly };
+  }).map((share) => {
+    if (isReservedGuestPath(share.guestPath)) {
+      throw new SkiffError('invalid-share', `a share cannot be mounted on ${share.guestPath} in the guest: the guest needs that path itself`, {
+        hint: `give another guest path, e.g. ${share.hostPath}:/host${share.guestPath === '/' ? '' : share.guestPath}`,
+        exitCode: ExitCode.usage,
+      });
+    }
+    return share;
   });
 }
 

@@ -7,7 +7,6 @@ import type { StageReporter } from '../ui/stages.js';
 import { watchConsole, type ConsoleMarker } from './console-watch.js';
 import { enginePing } from './engine.js';
 import { checkShareHostPaths } from './shares.js';
-import { mountShares } from './shares-mount.js';
 import type { Machine } from './machine.js';
 
 export interface StartOptions {
@@ -113,7 +112,7 @@ async function startLocked(m: Machine, ui: StageReporter, opts: StartOptions): P
     };
     await startAgentWhenUp(m, ssh, deadline, guestFailed);
     // sshd is up once the agent is connected: mount the shares while dockerd starts.
-    const shares = settle(m.config.shares.length ? mountShares(m, ssh) : Promise.resolve([]));
+    const shares = settle(m.config.shares.length ? import('./shares-mount.js').then((s) => s.mountShares(m, ssh)) : Promise.resolve([]));
     ui.stage('engine', 'waiting for the Docker engine');
     await waitForEngine(m, socket, deadline, guestFailed);
     const sharesNotMounted = await shares;

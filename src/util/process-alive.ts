@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import { execa } from 'execa';
 
 /** True when a process with this pid exists (EPERM means it exists but is not ours). */
 export function isProcessAlive(pid: number): boolean {
@@ -29,6 +28,8 @@ export async function processCommandLine(pid: number): Promise<string | undefine
       return undefined;
     }
   }
+  // Loaded only here: execa is large, and Linux never gets this far.
+  const { execa } = await import('execa');
   const r = await execa('ps', ['-o', 'command=', '-p', String(pid)], { reject: false });
   const out = r.stdout.trim();
   return r.exitCode === 0 && out !== '' ? out : undefined;

@@ -6,7 +6,7 @@ import { loadMachineConfig, readUserSettingsFile, saveMachineConfig, validateUse
 import { buildConfig } from '../../src/machine/init.js';
 import { validateMachineName } from '../../src/machine/paths.js';
 import { parseSizeMiB } from '../../src/machine/size.js';
-import { resolveShares } from '../../src/machine/shares.js';
+import { defaultShares, resolveShares } from '../../src/machine/shares.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'skiff-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -76,6 +76,15 @@ describe('shares', () => {
     expect(resolveShares(false, [{ hostPath: '/h', guestPath: '/h', readOnly: false }])).toEqual([]);
   });
   it.each(['relative', '/a:relative', '/a:/b:/c'])('refuses %j', (s) => expect(() => resolveShares([s], [])).toThrow(/invalid share/));
+  it.each(['/x:/root', '/etc', '/y:/var/lib/docker', '/z:/', '/w:/mnt/data/docker'])('refuses %j: the guest needs that path', (s) => {
+    expect(() => resolveShares([s], [])).toThrow(/the guest needs that path itself/);
+  });
+  it("shares the user's home by default, unless it is root's /root", () => {
+    expect(defaultShares('/home/me')).toEqual([{ hostPath: '/home/me', guestPath: '/home/me', readOnly: false }]);
+    expect(defaultShares('/Users/me')).toHaveLength(1);
+    expect(defaultShares('/root')).toEqual([]);
+    expect(defaultShares(undefined)).toEqual([]);
+  });
 });
 
 describe('stored config', () => {
