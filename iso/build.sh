@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Builds iso/out/skiff-amd64.iso (and SHA256SUMS) from Debian 13 packages:
+# apt-get download + dpkg -x through a private apt configuration, nothing else
+# from the network, no Docker, reproducible (SOURCE_DATE_EPOCH from the lock).
+#
+#   bash iso/build.sh                 build from the versions in iso/packages.lock
+#   bash iso/build.sh --update-lock   resolve packages.txt to current versions first
+#
+# Downloads are cached in ${SKIFF_ISO_CACHE:-$HOME/.cache/skiff-iso}.
+set -euo pipefail
+umask 022
+export LC_ALL=C TZ=UTC
+
+ISO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+BUILD="$ISO_DIR/build"
+OUT="$ISO_DIR/out"
+CACHE=${SKIFF_ISO_CACHE:-$HOME/.cache/skiff-iso}
+LOCK="$ISO_DIR/packages.lock"
+
+# Tuning, chosen by measured boot time under TCG (see iso/README.md).
+SQUASHFS_COMP=${SKIFF_SQUASHFS_COMP:--comp zstd -Xcompression-level 19}
+SQUASHFS_BLOCK=${SKIFF_SQUASHFS_BLOCK:-131072}
+IPTABLES_BACKEND=${SKIFF_IPTABLES_BACKEND:-legacy}
+CMDLINE="console=ttyS0 quiet loglevel=3"
+VOLID=SKIFF_GUEST
+
+for f in common apt modules rootfs initramfs image; do
+  # shellcheck source=/dev/null
+  . "$ISO_DIR/lib/$f.sh"
+done
+
+need_tools apt-get apt-cache dpkg-deb readelf xz zstd cpio mksquashfs xorriso sha256sum
+
+UPDATE_LOCK=""
+for arg in "$@"; do
+  case "$arg" in
+    --update-lock) UPDATE_LOCK=1 ;;
+    *) die "unknown option $arg (usage: build.sh [--update-lock])" ;;
+  esac
+done
+
+mkdir -p "$BUILD" "$CACHE"
+apt_setup
+if [ -s "$LOCK" ] && [ -z "$UPDATE_LOCK" ] && ! lock_matches_list; then
+  die "packages.txt and packages.lock name different packages: run bash iso/build.sh --update-lock"
+fi
+if [ -n "$UPDATE_LOCK" ] || [ ! -s "$LOCK" ]; then
+  apt_update; APT_UPDATED=1
+  resolved=$(apt_resolve)
+  if [ -s "$LOCK" ] && [ "$(grep -v '^#' "$LOCK")" = "$resolved" ]; then
+    log "packages.lock is current"
+  else
+    {
+      echo "# Exact Debian 13 package versions the guest image is built from (build.sh --update-lock)."
+      echo "# source-date-epoch: $(date +%s)"
+      printf '%s\n' "$resolved"
+    } >"$LOCK.tmp" && mv "$LOCK.tmp" "$LOCK"
+    log "wrote $LOCK"
+  fi
+fi
+SOURCE_DATE_EPOCH=$(sed -n 's/^# source-date-epoch: //p' "$LOCK")
+[ -n "$SOURCE_DATE_EPOCH" ] || die "packages.lock has no source-date-epoch line"
+export SOURCE_DATE_EPOCH
+apt_fetch_locked
+
+# Unpack: the kernel on its own, everything else into one package tree.
+PKGROOT="$BUILD/pkgroot"
+KROOT="$BUILD/kernel"
+rm -rf "$PKGROOT" "$KROOT"
+mkdir -p "$PKGROOT" "$KROOT"
+log "unpacking packages"
+while read -r line; do
+  case "$line" in ''|'#'*) continue ;; esac
+  deb=$(deb_file "$line")
+  case "$line" in
+    linux-image-*) dpkg-deb -x "$deb" "$KROOT" ;;
+    *) dpkg-deb -x "$deb" "$PKGROOT" ;;
+  esac
+done <"$LOCK"
+KVER=$(ls "$KROOT/usr/lib/modules")
+BUSYBOX="$PKGROOT/usr/bin/busybox"
+DOCKER_VERSION=$(sed -n 's/^docker\.io=\([0-9.]*\).*/\1/p' "$LOCK")
+GUEST_VERSION=$(sed -n 's/^ *"version": "\(.*\)",/\1/p' "$ISO_DIR/../package.json" | head -n1)
+VERSION_LINE="skiff-guest $GUEST_VERSION docker $DOCKER_VERSION kernel ${KVER%%+*}"
+
+STAGE="$BUILD/stage"
+ROOT="$BUILD/root"
+rm -rf "$STAGE"
+mkdir -p "$STAGE/boot" "$STAGE/skiff"
+
+modules_index_full "$KROOT" "$KVER"
+log "assembling the root ($VERSION_LINE, iptables $IPTABLES_BACKEND)"
+rootfs_assemble
+# shellcheck disable=SC2046 # one module name per word
+modules_install "$KROOT" "$KVER" "$ROOT" $(modules_list initramfs fallback early boot extra dir)
+mkdir -p "$ROOT/etc/skiff"
+for kind in early boot fallback; do
+  modules_list "$kind" | tr '\n' ' ' >"$ROOT/etc/skiff/modules-$kind"
+done
+
+log "initramfs"
+initramfs_build
+log "squashfs ($SQUASHFS_COMP, block $SQUASHFS_BLOCK)"
+squashfs_build
+log "iso"
+iso_build
+log "done: $OUT/skiff-amd64.iso $(du -m "$OUT/skiff-amd64.iso" | cut -f1) MB"
+cat "$OUT/SHA256SUMS"
