@@ -65,10 +65,12 @@ export async function initMachine(req: InitRequest): Promise<Machine> {
         exitCode: ExitCode.conflict,
       });
     }
+    // The hypervisor is checked before the image is fetched: a missing one must not leave a download behind.
+    const probe = await Machine.fromConfig(req.home, paths, { ...draft, image: { source: '', sha256: '0'.repeat(64), path: '' } });
+    await probe.driver.check();
     const image = await req.resolveImage({ iso: req.settings.iso, checksum: req.settings.checksum, arch: draft.arch });
     const config: MachineConfig = { ...draft, image: { source: image.source, sha256: image.sha256, path: image.path } };
     const machine = await Machine.fromConfig(req.home, paths, config);
-    await machine.driver.check();
     // A leftover of an interrupted init (no config): clear it, VM included.
     if (await exists(paths.dir)) await clearLeftover(machine);
     try {

@@ -1,4 +1,4 @@
-import { copyFile, link, open, rm, stat, truncate } from 'node:fs/promises';
+import { chmod, copyFile, link, open, rm, stat, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ExitCode, SkiffError } from '../../errors.js';
@@ -34,6 +34,8 @@ export async function createDataDisk(opts: { qemuImg: string; seed: string; dest
     await truncate(raw, Math.ceil(seedSize / 512) * 512);
     await qemuImgRun(qemuImg, ['convert', '-q', '-f', 'raw', '-O', 'qcow2', raw, qcow]);
     await qemuImgRun(qemuImg, ['resize', '-q', '-f', 'qcow2', qcow, `${sizeGiB}G`]);
+    // It holds the seed (the guest's private host key) and later every image and volume.
+    await chmod(qcow, 0o600);
     await fsync(qcow);
     try {
       await link(qcow, dest);

@@ -12,6 +12,7 @@ import { firstLine, qemuSystemName, qemuVersion, requireBinary } from './binarie
 import { bootSourceMatches, extractBootFiles, loadBootFiles } from './boot-files.js';
 import { createDataDisk } from './data-disk.js';
 import { qmpOnce } from './qmp.js';
+import { checkRuntimeParents } from './runtime-dir.js';
 import { readPidFile, readRunState, writeRunState } from './state-file.js';
 
 const HOST = '127.0.0.1';
@@ -108,6 +109,8 @@ export class QemuDriver implements Driver {
 
     await this.prepareRunDir();
     await this.rotateConsoleLog();
+    // Disks made by older versions were created world-readable.
+    await chmod(this.dataDisk, 0o600).catch(() => {});
 
     let lastError = '';
     let lastStderr = '';
@@ -121,7 +124,7 @@ export class QemuDriver implements Driver {
         memoryMiB: this.spec.memoryMiB,
         kernel: boot.kernel,
         initrd: boot.initrd,
-        append: boot.cmdline,
+        append: withRebootOnPanic(boot.cmdline),
         dataDisk: this.dataDisk,
         isoPath: this.isoPath,
         sshPort,
@@ -141,6 +144,8 @@ export class QemuDriver implements Driver {
             hint: `check the console log ${this.spec.paths.consoleLog}, then run \`skiff stop --force\``,
           });
         }
+        // QMP controls the whole VM; QEMU creates its socket with the umask's mode.
+        await chmod(this.qmpSocket, 0o600).catch(() => {});
         await writeRunState(this.stateFile, {
           version: 1,
           pid,
@@ -299,6 +304,7 @@ export class QemuDriver implements Driver {
         exitCode: ExitCode.environment,
       });
     }
+    await checkRuntimeParents(this.spec.paths.runDir);
     await mkdir(this.spec.paths.runDir, { recursive: true, mode: 0o700 });
     await chmod(this.spec.paths.runDir, 0o700);
   }
@@ -360,6 +366,16 @@ export function foldRunStatus(status: string | undefined): VmState {
     default:
       return 'running';
   }
+}
+
+/**
+ * A guest kernel that panics would otherwise hang with QEMU still running: `status`
+ * says running, docker calls time out, and only `stop --force` helps. With panic=N
+ * the guest reboots on its own (fsck, engine, agent reconnect) and heals without the
+ * user. A cmdline that already sets panic= is left alone.
+ */
+export function withRebootOnPanic(cmdline: string): string {
+  return /(^|\s)panic=/.test(cmdline) ? cmdline : `${cmdline} panic=5`.trim();
 }
 
 export function portFromCommandLine(cmd: string): number | undefined {
