@@ -1,4 +1,4 @@
-import { access, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { ExitCode, SkiffError } from '../errors.js';
 import { writeSeed } from '../guest/seed.js';
 import type { ResolvedImage } from '../image/store.js';
@@ -14,6 +14,7 @@ import { withMachineLock } from './lock.js';
 import { Machine, userHome } from './machine.js';
 import { machinePaths, machinesDir, type MachinePaths } from './paths.js';
 import { checkShareHostPaths, resolveShares } from './shares.js';
+import { exists } from '../util/exists.js';
 
 export interface InitRequest {
   home: string;
@@ -23,12 +24,6 @@ export interface InitRequest {
   resolveImage(source: { iso?: string; checksum?: string; arch: MachineConfig['arch'] }): Promise<ResolvedImage>;
 }
 
-async function exists(p: string): Promise<boolean> {
-  return access(p).then(
-    () => true,
-    () => false,
-  );
-}
 
 /** Builds the full config from defaults and what the user gave, checking every value. */
 export function buildConfig(name: string, settings: UserSettings, image: ResolvedImage | undefined): Omit<MachineConfig, 'image'> & { image?: MachineConfig['image'] } {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Iso9660 } from '../../image/iso9660.js';
 import { SkiffError } from '../../errors.js';
+import { exists } from '../../util/exists.js';
 
 /** The kernel QEMU boots directly, taken out of the guest ISO (the guest contract). */
 export interface BootFiles {
@@ -85,14 +86,6 @@ export async function loadBootFiles(driverDir: string): Promise<BootFiles> {
   return { kernel: p.kernel, initrd: p.initrd, cmdline, version };
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 interface IsoIdentity {
   isoPath: string;

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ExitCode, SkiffError } from '../../errors.js';
 import { firstLine } from './binaries.js';
+import { exists } from '../../util/exists.js';
 
 /**
  * Makes the qcow2 data disk whose first bytes are the seed. Every step writes a
@@ -75,11 +76,3 @@ async function fsync(file: string): Promise<void> {
   }
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -1,4 +1,4 @@
-import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ExitCode, SkiffError } from '../../errors.js';
 import { cacheDir } from '../../machine/paths.js';
@@ -14,6 +14,7 @@ import { createDataDisk } from './data-disk.js';
 import { qmpOnce } from './qmp.js';
 import { checkRuntimeParents } from './runtime-dir.js';
 import { readPidFile, readRunState, writeRunState } from './state-file.js';
+import { exists } from '../../util/exists.js';
 
 const HOST = '127.0.0.1';
 const START_ATTEMPTS = 3;
@@ -388,11 +389,3 @@ function accelFromCommandLine(cmd: string): Accel | undefined {
   return m?.[1] as Accel | undefined;
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -1,4 +1,4 @@
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, SkiffError } from '../../errors.js';
 import type { Driver, DriverInfo, MachineSpec, SshEndpoint, StartHooks, VmState } from '../driver.js';
@@ -11,6 +11,7 @@ import { readState, writeState, type VBoxState } from './state-file.js';
 import { atLeast, parseVersion, requireSupported, type VBoxVersion } from './version.js';
 import { VBoxManage } from './vboxmanage.js';
 import { foldVmState } from './vm-state.js';
+import { exists } from '../../util/exists.js';
 
 const CONTROLLER = 'SATA';
 const DISK_PORT = '0';
@@ -354,11 +355,3 @@ function natRule(port: number): string {
   return `${SSH_RULE},tcp,127.0.0.1,${port},,22`;
 }
 
-async function exists(file: string): Promise<boolean> {
-  try {
-    await stat(file);
-    return true;
-  } catch {
-    return false;
-  }
-}
