@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -12,14 +11,18 @@ import { AGENT_NODE_FLAGS } from './node-flags.js';
 import { isAgentProcess, pidAlive, sleep } from './process.js';
 import { socketAnswers } from './socket.js';
 import { agentSpecPath, type AgentSpec } from './spec.js';
+import { isSupervisorProcess, spawnSupervisor, supervisorPidPath } from './supervisor.js';
 import { readAgentState, readPidFile, type AgentState } from './state.js';
 
 /** The agent files of one machine (MachinePaths satisfies this). */
 export type AgentPaths = Pick<MachinePaths, 'dockerSocket' | 'agentPid' | 'agentState'>;
 
 export interface AgentStatus {
-  /** running: our process is alive and its socket answers; stale: leftovers of a dead one. */
-  state: 'running' | 'stopped' | 'stale';
+  /**
+   * running: our process is alive and its socket answers; restarting: it died and its
+   * supervisor brings it back; stale: leftovers of a dead one.
+   */
+  state: 'running' | 'restarting' | 'stopped' | 'stale';
   pid?: number;
   /** One line for humans: the link state, or what is stale. */
   detail?: string;
@@ -48,21 +51,46 @@ function defaultEntry(): string {
   return fileURLToPath(new URL('./main.js', import.meta.url));
 }
 
+/**
+ * The truth about the agent: running (ours, alive, socket answers), restarting
+ * (it died and its supervisor is bringing it back), stale (leftovers, or alive
+ * but deaf), stopped.
+ */
 export async function agentStatus(paths: AgentPaths): Promise<AgentStatus> {
+  // Between an agent's exit and its supervisor's reaction (restart or exit) there are
+  // a few hundred milliseconds in which "restarting" would be a guess: look again.
+  let st = await probeAgent(paths);
+  for (let i = 0; i < 8 && st.state === 'restarting'; i++) {
+    await sleep(250);
+    st = await probeAgent(paths);
+  }
+  return st;
+}
+
+async function probeAgent(paths: AgentPaths): Promise<AgentStatus> {
+  const specPath = specPathOf(paths);
   const pid = await readPidFile(paths.agentPid);
   const link = await readAgentState(paths.agentState);
-  const ours = pid !== undefined && pidAlive(pid) && (await isAgentProcess(pid, specPathOf(paths)));
+  const ours = pid !== undefined && pidAlive(pid) && (await isAgentProcess(pid, specPath));
   if (ours && (await socketAnswers(paths.dockerSocket))) {
     const detail = link ? link.state + (link.state !== 'connected' && link.lastError ? `: ${link.lastError}` : '') : undefined;
     return { state: 'running', pid, ...(detail ? { detail } : {}), ...(link ? { link } : {}) };
   }
   if (ours) return { state: 'stale', pid, detail: `agent ${pid} runs but its socket does not answer`, ...(link ? { link } : {}) };
-  const leftovers = [paths.agentPid, paths.dockerSocket, paths.agentState].filter((f) => existsSync(f));
+  const supervisor = await liveSupervisor(paths);
+  if (supervisor !== undefined) return { state: 'restarting', detail: `the agent died; supervisor ${supervisor} is restarting it`, ...(link ? { link } : {}) };
+  const leftovers = [paths.agentPid, paths.dockerSocket, paths.agentState, supervisorPidPath(paths.agentPid)].filter((f) => existsSync(f));
   if (leftovers.length > 0) {
     const why = link?.state === 'failed' && link.lastError ? `agent failed: ${link.lastError}` : `leftover files: ${leftovers.map((f) => path.basename(f)).join(', ')}`;
     return { state: 'stale', detail: why, ...(link ? { link } : {}) };
   }
   return { state: 'stopped' };
+}
+
+/** The pid of this machine's supervisor when one is alive and provably ours. */
+async function liveSupervisor(paths: AgentPaths): Promise<number | undefined> {
+  const pid = await readPidFile(supervisorPidPath(paths.agentPid));
+  return pid !== undefined && pidAlive(pid) && (await isSupervisorProcess(pid, specPathOf(paths))) ? pid : undefined;
 }
 
 /**
@@ -71,24 +99,38 @@ export async function agentStatus(paths: AgentPaths): Promise<AgentStatus> {
  * provably our agent for this machine.
  */
 export async function stopAgent(paths: AgentPaths, opts: { timeoutMs?: number } = {}): Promise<{ wasRunning: boolean }> {
-  const pid = await readPidFile(paths.agentPid);
   let wasRunning = false;
+  // The supervisor first: stopping the agent alone would look like a crash and be undone.
+  const supervisor = await liveSupervisor(paths);
+  if (supervisor !== undefined) {
+    wasRunning = true;
+    await terminate(supervisor, opts.timeoutMs ?? 5_000);
+  }
+  // Usually gone with its supervisor; still here if the supervisor had to be killed,
+  // or if it was started without one (by an older skiff).
+  const pid = await readPidFile(paths.agentPid);
   if (pid !== undefined && pidAlive(pid) && (await isAgentProcess(pid, specPathOf(paths)))) {
     wasRunning = true;
-    signal(pid, 'SIGTERM');
-    const deadline = Date.now() + (opts.timeoutMs ?? 5_000);
-    while (pidAlive(pid) && Date.now() < deadline) await sleep(50);
-    if (pidAlive(pid)) {
-      signal(pid, 'SIGKILL');
-      const killDeadline = Date.now() + 2_000;
-      while (pidAlive(pid) && Date.now() < killDeadline) await sleep(50);
-    }
+    await terminate(pid, opts.timeoutMs ?? 5_000);
   }
   // A socket someone still serves (another agent under another pid file) is left alone.
   if (!(await socketAnswers(paths.dockerSocket, 300))) removeQuietly(paths.dockerSocket);
   removeQuietly(paths.agentPid);
   removeQuietly(paths.agentState);
+  removeQuietly(supervisorPidPath(paths.agentPid));
   return { wasRunning };
+}
+
+/** SIGTERM, then SIGKILL after `timeoutMs`. */
+async function terminate(pid: number, timeoutMs: number): Promise<void> {
+  signal(pid, 'SIGTERM');
+  const deadline = Date.now() + timeoutMs;
+  while (pidAlive(pid) && Date.now() < deadline) await sleep(50);
+  if (pidAlive(pid)) {
+    signal(pid, 'SIGKILL');
+    const killDeadline = Date.now() + 2_000;
+    while (pidAlive(pid) && Date.now() < killDeadline) await sleep(50);
+  }
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {
@@ -100,7 +142,8 @@ function signal(pid: number, sig: NodeJS.Signals): void {
 }
 
 /**
- * Spawns the agent detached and resolves with its pid once its socket accepts
+ * Spawns the agent's supervisor detached (which runs the agent and restarts it
+ * when it dies abnormally) and resolves with the agent's pid once its socket accepts
  * connections and its SSH link is up. An agent already running for the spec is
  * reused. On failure the agent is stopped and the error carries its last words.
  */
@@ -114,7 +157,11 @@ export async function startAgent(spec: AgentSpec, opts: StartAgentOptions = {}):
   await mkdir(path.dirname(specPath), { recursive: true, mode: 0o700 });
   await writeFileAtomic(specPath, JSON.stringify(spec, null, 2) + '\n', { mode: 0o600 });
   const entry = opts.entry ?? defaultEntry();
-  const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, ...(opts.nodeArgs ?? []), entry, '--spec', specPath], { detached: true, stdio: 'ignore' });
+  const child = spawnSupervisor({
+    command: [process.execPath, ...AGENT_NODE_FLAGS, ...(opts.nodeArgs ?? []), entry, '--spec', specPath],
+    pidFile: supervisorPidPath(spec.pidPath),
+    logFile: spec.logPath,
+  });
   let exitCode: number | null | undefined;
   child.once('exit', (code, sig) => {
     exitCode = code ?? (sig ? 128 : 1);
@@ -130,6 +177,7 @@ export async function startAgent(spec: AgentSpec, opts: StartAgentOptions = {}):
     });
   }
   child.unref();
+  // The supervisor's: it exits with the agent's status when the agent fails for good.
   const pid = child.pid;
 
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
@@ -139,7 +187,10 @@ export async function startAgent(spec: AgentSpec, opts: StartAgentOptions = {}):
       const guest = opts.failed?.();
       if (guest) throw guest;
       const state = await readAgentState(spec.statePath);
-      if (state?.pid === pid && state.state === 'connected' && (await socketAnswers(spec.socketPath))) return pid;
+      const agentPid = await readPidFile(spec.pidPath);
+      if (agentPid !== undefined && state?.pid === agentPid && state.state === 'connected' && pidAlive(agentPid) && (await socketAnswers(spec.socketPath))) {
+        return agentPid;
+      }
       if (state?.state === 'failed') throw await agentDied(spec, exitCode ?? 1);
       if (Date.now() > deadline) {
         const why = state?.lastError ? `: ${state.lastError}` : '';

@@ -237,23 +237,32 @@ describe('reliability and security of one machine', () => {
       expect((await status()).agent.state).toBe('running');
     }, 120_000);
 
-    it('a killed agent: docker fails cleanly, status says so, start reattaches without a reboot', async () => {
+    it('a killed agent comes back by itself: docker never hangs, and works again within seconds', async () => {
       const pid = agentPid();
       const vm = qemuPid();
       process.kill(pid, 'SIGKILL');
       expect(await waitGone(pid)).toBe(true);
       const t0 = Date.now();
-      const r = await docker(dockerHost, ['version', '--format', '{{.Server.Version}}'], { timeoutMs: 30_000 });
-      expect(r.code).not.toBe(0);
-      expect(r.stderr).toMatch(/Cannot connect to the Docker daemon|connection refused|no such file/i);
-      expect(Date.now() - t0).toBeLessThan(30_000); // no hang
+      // Right after the kill a command either fails cleanly or (the supervisor was quick) works: it never hangs.
+      const first = await docker(dockerHost, ['version', '--format', '{{.Server.Version}}'], { timeoutMs: 30_000 });
+      if (first.code !== 0) expect(first.stderr).toMatch(/Cannot connect to the Docker daemon|connection refused|no such file|EOF|reset/i);
+      expect(Date.now() - t0).toBeLessThan(30_000);
+      // No user action: poll until docker works again.
+      let back = -1;
+      while (Date.now() - t0 < 30_000) {
+        if ((await docker(dockerHost, ['version', '--format', '{{.Server.Version}}'], { timeoutMs: 15_000 })).code === 0) {
+          back = Date.now() - t0;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(back, 'docker did not work again within 30 s of the agent being killed').toBeGreaterThanOrEqual(0);
+      figure('agent_kill_recovery_ms', back);
+      expect(agentPid()).not.toBe(pid);
+      expect(qemuPid()).toBe(vm);
       const s = await status();
       expect(s.state).toBe('running');
-      expect(s.agent.state).not.toBe('running');
-      const out = JSON.parse((await run(['start', '--json'], 120_000)).stdout);
-      expect(out.alreadyRunning).toBe(true);
-      expect(qemuPid()).toBe(vm);
-      expect((await status()).agent.state).toBe('running');
+      expect(s.agent.state).toBe('running');
       await expectDataIntact();
     }, 200_000);
   });
