@@ -5,12 +5,13 @@ import { root } from '../lib/skiff.js';
 
 /** Agent processes bench/tunnel.mjs started (its compiled agent lives in its own cache dir). */
 function tunnelAgentPids() {
-  const marker = path.join('node_modules', '.cache', 'skiff-bench', 'src', 'agent', 'main.js');
+  // tunnel.mjs compiles into node_modules/.cache/skiff-bench-<its pid>/ (two runs must not share it).
+  const marker = /node_modules\/\.cache\/skiff-bench-\d+\/src\/agent\/main\.js/;
   const pids = [];
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(marker)) pids.push(Number(d));
+      if (marker.test(readFileSync(`/proc/${d}/cmdline`, 'utf8'))) pids.push(Number(d));
     } catch {}
   }
   return pids;

@@ -53,11 +53,13 @@ export class SshLink extends EventEmitter<SshLinkEvents> {
   async connection(ms: number): Promise<SshConnection | undefined> {
     if (this.conn || this.stopped) return this.conn;
     await new Promise<void>((resolve) => {
-      const t = setTimeout(done, ms);
-      function done(): void {
+      const done = (): void => {
         clearTimeout(t);
+        // A client that timed out must not stay queued while the link is down.
+        this.waiters = this.waiters.filter((w) => w !== done);
         resolve();
-      }
+      };
+      const t = setTimeout(done, ms);
       this.waiters.push(done);
     });
     return this.conn;

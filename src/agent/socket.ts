@@ -2,6 +2,7 @@ import net from 'node:net';
 import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { ExitCode, SkiffError } from '../errors.js';
+import { checkRuntimeParents } from '../util/runtime-dir.js';
 
 /** True when something accepts connections on the unix socket `file`. */
 export function socketAnswers(file: string, timeoutMs = 1_000): Promise<boolean> {
@@ -27,6 +28,8 @@ export async function prepareSocketPath(file: string): Promise<void> {
   const dir = path.dirname(file);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
+  // A parent made by another user in a shared /tmp could let them swap our socket.
+  await checkRuntimeParents(dir);
   let st;
   try {
     st = await lstat(file);

@@ -47,7 +47,7 @@ export function buildConfig(name: string, settings: UserSettings, image: Resolve
  * driver. The config is written last, so a machine without one is a leftover of
  * an interrupted init and is cleared by the next; a failure removes all it made.
  */
-export async function initMachine(req: InitRequest): Promise<Machine> {
+export async function initMachine(req: InitRequest, opts: { orLoad?: boolean } = {}): Promise<Machine> {
   const paths = machinePaths(req.home, req.name);
   // Check every input before anything is fetched or written.
   const draft = buildConfig(req.name, req.settings, undefined);
@@ -55,6 +55,8 @@ export async function initMachine(req: InitRequest): Promise<Machine> {
   await mkdirHome(req.home);
   return withMachineLock(machinesDir(req.home), req.name, async () => {
     if (await exists(paths.config)) {
+      // `start` creating a machine: a second `start` that waited for the first finds it made.
+      if (opts.orLoad) return Machine.load(req.home, req.name);
       throw new SkiffError('exists', `machine "${req.name}" already exists`, {
         hint: `start it with \`skiff start${req.name === 'default' ? '' : ` -m ${req.name}`}\`, or delete it first`,
         exitCode: ExitCode.conflict,

@@ -11,9 +11,12 @@ type ShareEntry = MachineConfig['shares'][number];
  */
 const RESERVED_GUEST_PATHS = ['/', '/bin', '/dev', '/etc', '/lib', '/lib64', '/media', '/mnt', '/mnt/data', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var'];
 
+/** Paths reserved as a whole tree, except these few that are reserved only themselves. */
+const RESERVED_EXACTLY = new Set(['/', '/media', '/mnt', '/opt', '/srv', '/tmp']);
+
 export function isReservedGuestPath(p: string): boolean {
   const n = path.posix.normalize(p).replace(/\/+$/, '') || '/';
-  return RESERVED_GUEST_PATHS.includes(n) || n.startsWith('/var/') || n.startsWith('/usr/') || n.startsWith('/mnt/data/') || n.startsWith('/run/') || n.startsWith('/proc/') || n.startsWith('/sys/') || n.startsWith('/dev/');
+  return RESERVED_GUEST_PATHS.some((r) => n === r || (!RESERVED_EXACTLY.has(r) && n.startsWith(r + '/')));
 }
 
 /** The default share: the user's home at the same path, unless the guest needs that path itself (root's /root). */

@@ -1,8 +1,8 @@
-import { ExitCode, SkiffError } from '../errors.js';
+import { errorMessage, ExitCode, SkiffError } from '../errors.js';
 import { agentStatus, startAgent, stopAgent } from '../agent/control.js';
 import type { AgentSpec } from '../agent/spec.js';
 import type { SshEndpoint } from '../drivers/driver.js';
-import { updateDockerContext } from '../shell/docker-context.js';
+import { contextName, updateDockerContext } from '../shell/docker-context.js';
 import type { StageReporter } from '../ui/stages.js';
 import { watchConsole, type ConsoleMarker } from './console-watch.js';
 import { enginePing } from './engine.js';
@@ -67,7 +67,13 @@ async function startLocked(m: Machine, ui: StageReporter, opts: StartOptions): P
   const deadline = Date.now() + timeoutMs;
   const state = await m.driver.state();
   const socket = m.paths.dockerSocket;
-  const context = await updateDockerContext(m.name, socket, { use: opts.useContext ?? false });
+  // The docker context is a convenience: a ~/.docker skiff cannot write (root-owned
+  // after a `sudo docker login`) must not stop the machine, unless it was asked for.
+  const context = await updateDockerContext(m.name, socket, { use: opts.useContext ?? false }).catch((e: unknown) => {
+    if (opts.useContext) throw e;
+    ui.notice(`warning: docker context not updated: ${errorMessage(e)}`);
+    return contextName(m.name);
+  });
 
   if (state === 'running') {
     const ssh = await m.driver.sshEndpoint();

@@ -13,6 +13,8 @@ export const restartCommand: CommandModule<GlobalArgs, StartArgs & { force?: boo
   handler: action(async (argv, ctx) => {
     // One result is printed, the start's.
     await runStop(argv, { ...ctx, out: { ...ctx.out, result: () => {} } });
-    await runStart(argv, ctx);
+    // --timeout is the clean-shutdown wait here, not the boot deadline.
+    const { timeout: _stopTimeout, ...startArgs } = argv;
+    await runStart(startArgs, ctx);
   }),
 };

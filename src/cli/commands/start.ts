@@ -24,12 +24,15 @@ async function loadOrInit(argv: StartArgs, ctx: CommandContext): Promise<Machine
     import('../../machine/init.js'),
     import('../image.js'),
   ]);
-  return initMachine({
-    home: ctx.home,
-    name: ctx.name,
-    settings: await settingsFrom(argv),
-    resolveImage: (src) => resolveImageWithProgress(ctx.home, ctx.out, src),
-  });
+  return initMachine(
+    {
+      home: ctx.home,
+      name: ctx.name,
+      settings: await settingsFrom(argv),
+      resolveImage: (src) => resolveImageWithProgress(ctx.home, ctx.out, src),
+    },
+    { orLoad: true },
+  );
 }
 
 export async function runStart(argv: StartArgs, ctx: CommandContext): Promise<void> {

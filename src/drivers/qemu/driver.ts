@@ -12,7 +12,7 @@ import { firstLine, qemuSystemName, qemuVersion, requireBinary } from './binarie
 import { bootSourceMatches, extractBootFiles, loadBootFiles } from './boot-files.js';
 import { createDataDisk } from './data-disk.js';
 import { qmpOnce } from './qmp.js';
-import { checkRuntimeParents } from './runtime-dir.js';
+import { checkRuntimeParents } from '../../util/runtime-dir.js';
 import { readPidFile, readRunState, writeRunState } from './state-file.js';
 import { exists } from '../../util/exists.js';
 
@@ -90,7 +90,7 @@ export class QemuDriver implements Driver {
     if (live !== undefined) {
       if (live.sshPort !== undefined) return { host: HOST, port: live.sshPort };
       throw new SkiffError('qemu-state', `QEMU (pid ${live.pid}) runs machine ${this.spec.name}, but its SSH port is unknown`, {
-        hint: `stop it and start again: skiff stop --force ${this.spec.name}`,
+        hint: `stop it and start again: skiff stop --force${this.spec.name === 'default' ? '' : ` -m ${this.spec.name}`}`,
       });
     }
 
@@ -308,6 +308,8 @@ export class QemuDriver implements Driver {
     await checkRuntimeParents(this.spec.paths.runDir);
     await mkdir(this.spec.paths.runDir, { recursive: true, mode: 0o700 });
     await chmod(this.spec.paths.runDir, 0o700);
+    // Again now that every parent exists: one made by someone else in between is refused.
+    await checkRuntimeParents(this.spec.paths.runDir);
   }
 
   /** The console log is truncated at each start; the previous boot's stays as console.log.1. */
@@ -333,7 +335,7 @@ export class QemuDriver implements Driver {
   private async requireCreated(): Promise<void> {
     if (!(await exists(this.dataDisk))) {
       throw new SkiffError('not-created', `machine ${this.spec.name} has no QEMU disk (${this.dataDisk})`, {
-        hint: `create it first: skiff init ${this.spec.name}`,
+        hint: `create it first: skiff init${this.spec.name === 'default' ? '' : ` -m ${this.spec.name}`}`,
         exitCode: ExitCode.notFound,
       });
     }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ExitCode, SkiffError } from '../../errors.js';
 import type { VBoxManage } from './vboxmanage.js';
@@ -41,6 +41,8 @@ export async function makeDataDisk(vbox: VBoxManage, opts: { seed: string; drive
   try {
     await writeFile(rawFile, raw, { mode: 0o600, flag: 'wx' });
     await vbox.run(['convertfromraw', rawFile, tmpVdi, '--format', 'VDI']);
+    // It holds the seed, with the guest's private host key: the user's alone.
+    await chmod(tmpVdi, 0o600);
     await rename(tmpVdi, final);
   } finally {
     await rm(rawFile, { force: true });

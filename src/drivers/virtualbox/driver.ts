@@ -57,7 +57,7 @@ export class VirtualBoxDriver implements Driver {
         exitCode: ExitCode.conflict,
       });
     }
-    await mkdir(driverDir, { recursive: true });
+    await mkdir(driverDir, { recursive: true, mode: 0o700 });
     let registered = false;
     try {
       const out = await vbox.run(['createvm', '--name', this.vmName, '--ostype', 'Linux_64', '--basefolder', driverDir, '--register']);

@@ -1,6 +1,6 @@
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
-import { ExitCode, SkiffError } from '../../errors.js';
+import { ExitCode, SkiffError } from '../errors.js';
 
 /**
  * The runtime dir holds the Docker socket and QMP socket. Its parents often live in
@@ -16,7 +16,9 @@ export async function checkRuntimeParents(runDir: string, uid = process.getuid?.
     try {
       st = await lstat(dir);
     } catch {
-      return; // not there yet: mkdir creates it 0700, ours
+      // Not there (yet): the ones above it still decide who could swap it.
+      dir = path.dirname(dir);
+      continue;
     }
     const sticky = (st.mode & 0o1000) !== 0;
     if (st.isDirectory() && sticky) return; // like /tmp: others cannot rename or remove our entries
