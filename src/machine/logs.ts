@@ -36,17 +36,36 @@ async function copyFrom(f: LogFile, offset: number, labelled: boolean, out: Writ
   }
 }
 
-export async function printFiles(files: LogFile[], labelled: boolean, out: Writable): Promise<number[]> {
-  const offsets: number[] = [];
-  for (const f of files) offsets.push(await copyFrom(f, 0, labelled, out, { partial: '' }));
-  return offsets;
+export interface LogPosition {
+  offset: number;
+  /** A labelled line not finished yet. */
+  carry: { partial: string };
+}
+
+/** Prints what the files hold now; returns where each ended, for followFiles. */
+export async function printFiles(files: LogFile[], labelled: boolean, out: Writable): Promise<LogPosition[]> {
+  const positions: LogPosition[] = [];
+  for (const f of files) {
+    const carry = { partial: '' };
+    positions.push({ offset: await copyFrom(f, 0, labelled, out, carry), carry });
+  }
+  return positions;
+}
+
+/** Prints the unfinished last lines (a prompt, a line being written) when not following. */
+export function flushPartial(files: LogFile[], positions: LogPosition[], out: Writable): void {
+  positions.forEach((p, i) => {
+    if (p.carry.partial) out.write(`${files[i]!.label.padEnd(7)}| ${p.carry.partial}\n`);
+  });
 }
 
 /** Polls the files and prints what they gain, until the process is interrupted. */
-export async function followFiles(files: LogFile[], offsets: number[], labelled: boolean, out: Writable): Promise<never> {
-  const carries = files.map(() => ({ partial: '' }));
+export async function followFiles(files: LogFile[], positions: LogPosition[], labelled: boolean, out: Writable): Promise<never> {
   for (;;) {
     await new Promise((r) => setTimeout(r, 250));
-    for (let i = 0; i < files.length; i++) offsets[i] = await copyFrom(files[i]!, offsets[i] ?? 0, labelled, out, carries[i]!);
+    for (let i = 0; i < files.length; i++) {
+      const p = positions[i]!;
+      p.offset = await copyFrom(files[i]!, p.offset, labelled, out, p.carry);
+    }
   }
 }

@@ -1,7 +1,7 @@
 import type { ResolvedImage } from '../image/store.js';
 import { saveMachineConfig, type MachineConfig } from './config.js';
 import { Machine } from './machine.js';
-import { stopMachine } from './stop.js';
+import { stopLocked } from './stop.js';
 
 export interface UpgradeResult {
   changed: boolean;
@@ -20,11 +20,14 @@ export async function upgradeMachine(m: Machine, image: ResolvedImage): Promise<
   if (image.sha256 === from) {
     return { result: { changed: false, from, to: from, wasRunning: false }, machine: m };
   }
-  const { wasRunning } = await stopMachine(m);
   const config: MachineConfig = { ...m.config, image: { source: image.source, sha256: image.sha256, path: image.path } };
-  await m.lock(async () => {
+  // One lock for the stop and the swap: a `start` slipping in between would find the
+  // machine running on the old image and make setImage fail.
+  const wasRunning = await m.lock(async () => {
+    const r = await stopLocked(m);
     await m.driver.setImage(image.path);
     await saveMachineConfig(m.paths.config, config);
+    return r.wasRunning;
   });
   const machine = await Machine.fromConfig(m.home, m.paths, config);
   return { result: { changed: true, from, to: image.sha256, wasRunning }, machine };

@@ -19,14 +19,15 @@ export const logsCommand: CommandModule<GlobalArgs, LogsArgs> = {
       .example('$0 logs --console -f', 'follow the guest console') as Argv<LogsArgs>,
   handler: action<LogsArgs>(async (argv, { home, name }) => {
     const { Machine } = await import('../../machine/machine.js');
-    const { followFiles, printFiles } = await import('../../machine/logs.js');
+    const { flushPartial, followFiles, printFiles } = await import('../../machine/logs.js');
     const m = await Machine.load(home, name);
     const both = argv.console === argv.agent;
     const files: Array<{ label: string; file: string }> = [];
     if (both || argv.console) files.push({ label: 'console', file: m.paths.consoleLog });
     if (both || argv.agent) files.push({ label: 'agent', file: m.paths.agentLog });
     const labelled = files.length > 1;
-    const offsets = await printFiles(files, labelled, process.stdout);
-    if (argv.follow) await followFiles(files, offsets, labelled, process.stdout);
+    const positions = await printFiles(files, labelled, process.stdout);
+    if (argv.follow) await followFiles(files, positions, labelled, process.stdout);
+    else flushPartial(files, positions, process.stdout);
   }),
 };
