@@ -1,5 +1,6 @@
 import tar from 'tar-stream';
 import { writeFileAtomic } from '../util/atomic-file.js';
+import { shQuote } from '../util/sh-quote.js';
 
 /**
  * The data disk starts with this: it is the name of the first tar entry, so the
@@ -25,7 +26,7 @@ export function renderSettings(settings: Record<string, string>): string {
     .map(([k, v]) => {
       if (!/^[A-Z][A-Z0-9_]*$/.test(k)) throw new Error(`bad settings key ${k}`);
       // Single-quoted for the guest's sh; a quote inside is closed, escaped and reopened.
-      return `${k}='${v.replaceAll("'", `'\\''`)}'\n`;
+      return `${k}=${shQuote(v)}\n`;
     })
     .join('');
 }

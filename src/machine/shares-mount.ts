@@ -4,10 +4,7 @@ import { connectSsh, loadSshTarget } from '../ssh/connect.js';
 import { execCollect } from '../ssh/exec.js';
 import type { Machine } from './machine.js';
 import { sharesFor } from './machine.js';
-
-function shq(s: string): string {
-  return `'${s.replaceAll("'", `'\\''`)}'`;
-}
+import { shQuote } from '../util/sh-quote.js';
 
 /**
  * The guest command that mounts the machine's shares: each one not mounted yet is
@@ -19,9 +16,9 @@ export function mountSharesCommand(shares: ReturnType<typeof sharesFor>): string
   return shares
     .map((s) => {
       const spec = `${s.tag}:${s.guestPath}${s.readOnly ? ':ro' : ''}`;
-      return `mountpoint -q ${shq(s.guestPath)} || /usr/lib/skiff/shares ${shq(spec)}`;
+      return `mountpoint -q ${shQuote(s.guestPath)} || /usr/lib/skiff/shares ${shQuote(spec)}`;
     })
-    .concat(shares.length ? [`for p in ${shares.map((s) => shq(s.guestPath)).join(' ')}; do mountpoint -q "$p" || echo "$p"; done`] : [])
+    .concat(shares.length ? [`for p in ${shares.map((s) => shQuote(s.guestPath)).join(' ')}; do mountpoint -q "$p" || echo "$p"; done`] : [])
     .join('\n');
 }
 

@@ -1,3 +1,5 @@
+import { shQuote } from '../util/sh-quote.js';
+
 /**
  * Renders environment changes for each shell the docker client is used from.
  * Pure: no I/O, so it stays cheap on the shellinit path and easy to test.
@@ -10,9 +12,6 @@ export interface EnvChange {
   unset: string[];
 }
 
-function posixQuote(v: string): string {
-  return `'${v.replaceAll("'", `'\\''`)}'`;
-}
 function doubleQuote(v: string): string {
   return `"${v.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
 }
@@ -26,15 +25,15 @@ export function renderEnv(shell: ShellName, change: EnvChange): string[] {
     case 'bash':
     case 'zsh':
     case 'sh':
-      for (const [k, v] of change.set) lines.push(`export ${k}=${posixQuote(v)}`);
+      for (const [k, v] of change.set) lines.push(`export ${k}=${shQuote(v)}`);
       for (const k of change.unset) lines.push(`unset ${k}`);
       break;
     case 'fish':
-      for (const [k, v] of change.set) lines.push(`set -gx ${k} ${posixQuote(v)};`);
+      for (const [k, v] of change.set) lines.push(`set -gx ${k} ${shQuote(v)};`);
       for (const k of change.unset) lines.push(`set -e ${k};`);
       break;
     case 'tcsh':
-      for (const [k, v] of change.set) lines.push(`setenv ${k} ${posixQuote(v)};`);
+      for (const [k, v] of change.set) lines.push(`setenv ${k} ${shQuote(v)};`);
       for (const k of change.unset) lines.push(`unsetenv ${k};`);
       break;
     case 'powershell':

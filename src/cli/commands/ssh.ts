@@ -1,5 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { ExitCode, SkiffError } from '../../errors.js';
+import { shQuote } from '../../util/sh-quote.js';
 import { action, machineFlag, type GlobalArgs } from '../context.js';
 
 export interface SshArgs extends GlobalArgs {
@@ -10,7 +11,7 @@ export interface SshArgs extends GlobalArgs {
 /** Quotes argv words for the guest's sh, so `skiff ssh -- ls "a b"` means what it says. */
 function shellJoin(words: string[]): string {
   if (words.length === 1) return words[0]!; // one word: taken as a whole command line, like ssh does
-  return words.map((w) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replaceAll("'", `'\\''`)}'`)).join(' ');
+  return words.map((w) => (/^[\w@%+=:,./-]+$/.test(w) ? w : shQuote(w))).join(' ');
 }
 
 export const sshCommand: CommandModule<GlobalArgs, SshArgs> = {
