@@ -76,7 +76,4 @@ export async function readAgentSpec(file: string): Promise<AgentSpec> {
   return parseAgentSpec(json);
 }
 
-/** The spec file lives beside the pid file, so `stop` can tell our agent by its command line. */
-export function agentSpecPath(spec: Pick<AgentSpec, 'pidPath'>): string {
-  return path.join(path.dirname(spec.pidPath), 'agent.spec.json');
-}
+export { agentSpecPath } from './spec-path.js';

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { isAgentProcess, pidAlive } from '../agent/process.js';
+import { agentSpecPath } from '../agent/spec-path.js';
 import { enginePing } from '../machine/engine.js';
 import { machinePaths, skiffHome, validateMachineName } from '../machine/paths.js';
 import { contextName } from '../shell/docker-context.js';
@@ -37,7 +38,7 @@ export async function tryFastStart(args: string[]): Promise<boolean> {
   } catch {
     return false;
   }
-  const specFile = path.join(path.dirname(paths.agentPid), 'agent.spec.json');
+  const specFile = agentSpecPath({ pidPath: paths.agentPid });
   try {
     const pid = Number((await readFile(paths.agentPid, 'utf8')).trim());
     if (!pidAlive(pid) || !(await isAgentProcess(pid, specFile))) return false;
