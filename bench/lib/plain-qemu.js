@@ -43,7 +43,8 @@ export function sshBanner(port, ms = 1000) {
  */
 export function plainQemuArgv({ accel, cpus, memoryMiB, kernel, initrd, append, disk, iso, sshPort, consoleLog }) {
   return [
-    '-machine', 'q35', '-accel', accel, '-cpu', accel === 'tcg' ? 'max' : 'host',
+    // The same accelerator options as skiff's driver (one TCG thread: see src/drivers/qemu/argv.ts).
+    '-machine', 'q35', '-accel', accel === 'tcg' ? 'tcg,thread=single' : accel, '-cpu', accel === 'tcg' ? 'max' : 'host',
     '-smp', String(cpus), '-m', String(memoryMiB), '-nodefaults', '-display', 'none', '-rtc', 'base=utc',
     '-kernel', kernel, '-initrd', initrd, '-append', append,
     '-drive', `if=virtio,file=${disk},format=qcow2`,

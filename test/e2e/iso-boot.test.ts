@@ -40,6 +40,8 @@ function pinHostKey(port: number): string[] {
 }
 
 async function bootVm(): Promise<{ vm: IsoVm; opts: string[] }> {
+  // A previous boot that failed midway still holds the disk: end it first.
+  await vm?.kill();
   const v = new IsoVm(dir, ISO, boot, disk);
   vm = v;
   rmSync(v.consoleLog, { force: true });

@@ -82,7 +82,8 @@ export class IsoVm {
   async start(): Promise<void> {
     this.sshPort = await freePort();
     const args = [
-      '-machine', 'q35', '-cpu', 'max', '-smp', '2', '-m', '2048', '-accel', 'tcg',
+      // One TCG thread, as the driver does: multi-threaded TCG races the kernel's live patching.
+      '-machine', 'q35', '-cpu', 'max', '-smp', '2', '-m', '2048', '-accel', 'tcg,thread=single',
       '-kernel', this.boot.kernel, '-initrd', this.boot.initrd,
       // skiff.debug: a failing step's log follows its SKIFF-ERROR on the console.
       '-append', `${this.boot.cmdline} skiff.debug`,

@@ -29,7 +29,7 @@ describe('buildQemuArgv', () => {
   it('x86_64 under TCG: q35, cpu max, direct kernel boot, data disk before ISO', () => {
     const a = buildQemuArgv(base);
     expect(values(a, '-machine')).toEqual(['q35']);
-    expect(values(a, '-accel')).toEqual(['tcg']);
+    expect(values(a, '-accel')).toEqual(['tcg,thread=single']);
     expect(values(a, '-cpu')).toEqual(['max']);
     expect(values(a, '-smp')).toEqual(['2']);
     expect(values(a, '-m')).toEqual(['2048']);

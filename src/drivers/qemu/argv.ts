@@ -29,7 +29,10 @@ export interface QemuArgvInput {
 export function buildQemuArgv(i: QemuArgvInput): string[] {
   const a: string[] = ['-name', `skiff-${i.name}`];
   a.push('-machine', i.arch === 'x86_64' ? 'q35' : 'virt');
-  a.push('-accel', i.accel);
+  // Multi-threaded TCG races the guest kernel's live code patching (int3-based
+  // text_poke for static keys, flipped as containers start): about one boot in seven
+  // ended in "Oops: int3" here. One TCG thread for all vCPUs does not race.
+  a.push('-accel', i.accel === 'tcg' ? 'tcg,thread=single' : i.accel);
   // -cpu host is only meaningful with a hypervisor; under TCG "max" gives every emulated feature.
   a.push('-cpu', i.accel === 'tcg' ? 'max' : 'host');
   a.push('-smp', String(i.cpus), '-m', String(i.memoryMiB));
