@@ -137,3 +137,14 @@ export function httpGet(socketPath: string, urlPath: string): Promise<{ status: 
     req.end();
   });
 }
+
+/** Polls f every 100 ms until it returns a value; fails after ms with what it waited for. */
+export async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { agentStatus, startAgent, stopAgent } from '../../src/agent/control.js';
 import type { AgentSpec } from '../../src/agent/spec.js';
 import { readAgentState } from '../../src/agent/state.js';
-import { agentFixture, httpGet, roundTrip, type AgentFixture } from '../helpers/agent-fixture.js';
+import { agentFixture, httpGet, roundTrip, type AgentFixture, until } from '../helpers/agent-fixture.js';
 
 let fx: AgentFixture;
 const started: AgentSpec[] = [];
@@ -29,15 +29,6 @@ async function start(spec: AgentSpec): Promise<number> {
   return startAgent(spec, { entry: fx.agent.entry, timeoutMs: 20_000 });
 }
 
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 function deadPid(): Promise<number> {
   return new Promise((resolve) => {

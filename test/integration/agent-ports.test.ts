@@ -7,7 +7,7 @@ import { agentStatus, startAgent, stopAgent } from '../../src/agent/control.js';
 import type { PortStatus } from '../../src/agent/ports/listeners.js';
 import type { AgentSpec } from '../../src/agent/spec.js';
 import { readAgentState } from '../../src/agent/state.js';
-import { agentFixture, type AgentFixture } from '../helpers/agent-fixture.js';
+import { agentFixture, type AgentFixture, until } from '../helpers/agent-fixture.js';
 import { freePort } from '../helpers/sshd.js';
 
 /**
@@ -146,15 +146,6 @@ function ask(port: number, text: string, host = '127.0.0.1'): Promise<string> {
   });
 }
 
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const answers = (port: number, name: string) => until(`${name} to answer on ${port}`, async () => ((await ask(port, 'hi')) === `${name}:hi` ? true : undefined));
 const refuses = (port: number) => until(`port ${port} to refuse`, async () => ((await ask(port, 'hi')) === 'ECONNREFUSED' ? true : undefined));

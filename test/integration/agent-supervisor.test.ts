@@ -6,7 +6,7 @@ import { agentStatus, startAgent, stopAgent } from '../../src/agent/control.js';
 import type { AgentSpec } from '../../src/agent/spec.js';
 import { readPidFile } from '../../src/agent/state.js';
 import { SUPERVISOR_MAX_RESTARTS, SUPERVISOR_NAME, spawnSupervisor, supervisorPidPath } from '../../src/agent/supervisor.js';
-import { agentFixture, httpGet, type AgentFixture } from '../helpers/agent-fixture.js';
+import { agentFixture, httpGet, type AgentFixture, until } from '../helpers/agent-fixture.js';
 import { alive, pidsWithCommandLine, waitGone } from '../helpers/proc.js';
 
 let fx: AgentFixture;
@@ -41,15 +41,6 @@ async function start(spec: AgentSpec): Promise<number> {
   return startAgent(spec, { entry: fx.agent.entry, timeoutMs: 20_000 });
 }
 
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function pingOk(socket: string): Promise<boolean> {
   return httpGet(socket, '/_ping').then(
