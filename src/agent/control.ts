@@ -39,7 +39,8 @@ export interface StartAgentOptions {
   nodeArgs?: string[];
 }
 
-function pathsOf(spec: AgentSpec): AgentPaths {
+/** The files an agent started from `spec` keeps (what stopAgent and agentStatus take). */
+export function agentPathsOf(spec: AgentSpec): AgentPaths {
   return { dockerSocket: spec.socketPath, agentPid: spec.pidPath, agentState: spec.statePath };
 }
 
@@ -148,7 +149,7 @@ function signal(pid: number, sig: NodeJS.Signals): void {
  * reused. On failure the agent is stopped and the error carries its last words.
  */
 export async function startAgent(spec: AgentSpec, opts: StartAgentOptions = {}): Promise<number> {
-  const paths = pathsOf(spec);
+  const paths = agentPathsOf(spec);
   const current = await agentStatus(paths);
   if (current.state === 'running' && current.pid !== undefined && current.link?.state === 'connected') return current.pid;
   await stopAgent(paths);

@@ -148,3 +148,19 @@ export async function until<T>(what: string, f: () => Promise<T | undefined>, ms
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** Asks the source for `size` bytes and reads them to the end; returns what arrived. */
+export function download(socketPath: string, size: number): Promise<{ bytes: number; sha: string }> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(socketPath);
+    const h = createHash('sha256');
+    let bytes = 0;
+    s.on('data', (d: Buffer) => {
+      h.update(d);
+      bytes += d.length;
+    });
+    s.on('end', () => resolve({ bytes, sha: h.digest('hex') }));
+    s.on('error', reject);
+    s.write(`SOURCE ${size}\n`);
+  });
+}

@@ -1,11 +1,9 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent, stopAgent } from '../../src/agent/control.js';
 import type { AgentSpec } from '../../src/agent/spec.js';
-import { agentFixture, roundTrip, sha256, upload, type AgentFixture } from '../helpers/agent-fixture.js';
+import { agentFixture, roundTrip, sha256, upload, type AgentFixture, download } from '../helpers/agent-fixture.js';
 
 /**
  * The agent as it runs on a host where ssh2's native binding was not built (CI
@@ -44,18 +42,7 @@ describe('agent forwarding without the native binding (pure-JS AES-GCM path)', (
 
   it('downloads 64 MB intact', async () => {
     const size = 64 * 1024 * 1024;
-    const got = await new Promise<{ bytes: number; sha: string }>((resolve, reject) => {
-      const s = net.connect(spec.socketPath);
-      const h = createHash('sha256');
-      let bytes = 0;
-      s.on('data', (d: Buffer) => {
-        h.update(d);
-        bytes += d.length;
-      });
-      s.on('end', () => resolve({ bytes, sha: h.digest('hex') }));
-      s.on('error', reject);
-      s.write(`SOURCE ${size}\n`);
-    });
+    const got = await download(spec.socketPath, size);
     expect(got.bytes).toBe(size);
     expect(fx.stream.results.filter((r) => r.mode === 'source').pop()?.sha256).toBe(got.sha);
   }, 120_000);

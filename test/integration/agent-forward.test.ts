@@ -1,12 +1,10 @@
-import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentStatus, startAgent, stopAgent } from '../../src/agent/control.js';
 import type { AgentSpec } from '../../src/agent/spec.js';
 import { readAgentState } from '../../src/agent/state.js';
-import { agentFixture, httpGet, roundTrip, sha256, upload, type AgentFixture } from '../helpers/agent-fixture.js';
+import { agentFixture, httpGet, roundTrip, sha256, upload, type AgentFixture, download } from '../helpers/agent-fixture.js';
 
 let fx: AgentFixture;
 let spec: AgentSpec;
@@ -47,18 +45,7 @@ describe('agent forwarding through a real sshd', () => {
 
   it('downloads 64 MB intact', async () => {
     const size = 64 * 1024 * 1024;
-    const got = await new Promise<{ bytes: number; sha: string }>((resolve, reject) => {
-      const s = net.connect(spec.socketPath);
-      const h = createHash('sha256');
-      let bytes = 0;
-      s.on('data', (d: Buffer) => {
-        h.update(d);
-        bytes += d.length;
-      });
-      s.on('end', () => resolve({ bytes, sha: h.digest('hex') }));
-      s.on('error', reject);
-      s.write(`SOURCE ${size}\n`);
-    });
+    const got = await download(spec.socketPath, size);
     const served = fx.stream.results.filter((r) => r.mode === 'source').pop();
     expect(got.bytes).toBe(size);
     expect(served?.sha256).toBe(got.sha);

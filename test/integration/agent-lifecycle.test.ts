@@ -3,21 +3,20 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { agentStatus, startAgent, stopAgent } from '../../src/agent/control.js';
+import { agentStatus, startAgent, stopAgent, agentPathsOf } from '../../src/agent/control.js';
 import type { AgentSpec } from '../../src/agent/spec.js';
 import { readAgentState } from '../../src/agent/state.js';
 import { agentFixture, httpGet, roundTrip, type AgentFixture, until } from '../helpers/agent-fixture.js';
 
 let fx: AgentFixture;
 const started: AgentSpec[] = [];
-const pathsOf = (s: AgentSpec) => ({ dockerSocket: s.socketPath, agentPid: s.pidPath, agentState: s.statePath });
 
 beforeAll(async () => {
   fx = await agentFixture();
 }, 90_000);
 
 afterEach(async () => {
-  for (const s of started.splice(0)) await stopAgent(pathsOf(s));
+  for (const s of started.splice(0)) await stopAgent(agentPathsOf(s));
 });
 
 afterAll(async () => {
@@ -50,7 +49,7 @@ describe('agent lifecycle', () => {
     expect(state?.state).toBe('failed');
     expect(existsSync(spec.socketPath)).toBe(false);
     expect(existsSync(spec.pidPath)).toBe(false);
-    const st = await agentStatus(pathsOf(spec));
+    const st = await agentStatus(agentPathsOf(spec));
     expect(st.state).toBe('stale');
     expect(st.detail).toMatch(/host key changed/);
   });
@@ -129,7 +128,7 @@ describe('agent lifecycle', () => {
       existsSync(spec.socketPath) || existsSync(spec.pidPath) || existsSync(spec.statePath) ? undefined : true,
     );
     expect(readFileSync(spec.logPath, 'utf8')).toMatch(/SIGTERM received/);
-    expect((await agentStatus(pathsOf(spec))).state).toBe('stopped');
+    expect((await agentStatus(agentPathsOf(spec))).state).toBe('stopped');
   });
 
   it('starts over a stale socket file and a stale pid file of a dead process', async () => {
@@ -142,19 +141,19 @@ describe('agent lifecycle', () => {
     await new Promise((r) => holder.once('exit', r));
     writeFileSync(spec.pidPath, `${await deadPid()}\n`);
     expect(existsSync(spec.socketPath)).toBe(true);
-    expect((await agentStatus(pathsOf(spec))).state).toBe('stale');
+    expect((await agentStatus(agentPathsOf(spec))).state).toBe('stale');
 
     const pid = await start(spec);
     expect(readFileSync(spec.pidPath, 'utf8').trim()).toBe(String(pid));
     expect((await httpGet(spec.socketPath, '/_ping')).body).toBe('OK');
-    expect((await agentStatus(pathsOf(spec))).state).toBe('running');
+    expect((await agentStatus(agentPathsOf(spec))).state).toBe('running');
   });
 
   it('never signals a live process that is not our agent', async () => {
     const spec = fx.spec('foreign');
     mkdirSync(path.dirname(spec.pidPath), { recursive: true, mode: 0o700 });
     writeFileSync(spec.pidPath, `${process.pid}\n`);
-    const r = await stopAgent(pathsOf(spec));
+    const r = await stopAgent(agentPathsOf(spec));
     expect(r.wasRunning).toBe(false);
     expect(existsSync(spec.pidPath)).toBe(false);
   });
@@ -194,6 +193,6 @@ describe('agent socket when nothing answers remotely', () => {
     expect(replyBytes).toBe(0);
     expect(readFileSync(spec.logPath, 'utf8')).toMatch(/cannot open .*missing\.sock/);
     // The agent itself stays up for the next client.
-    expect((await agentStatus(pathsOf(spec))).state).toBe('running');
+    expect((await agentStatus(agentPathsOf(spec))).state).toBe('running');
   });
 });

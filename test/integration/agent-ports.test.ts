@@ -3,7 +3,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentStatus, startAgent, stopAgent } from '../../src/agent/control.js';
+import { agentStatus, startAgent, stopAgent, agentPathsOf } from '../../src/agent/control.js';
 import type { PortStatus } from '../../src/agent/ports/listeners.js';
 import type { AgentSpec } from '../../src/agent/spec.js';
 import { readAgentState } from '../../src/agent/state.js';
@@ -155,7 +155,6 @@ let fx: AgentFixture;
 let engine: FakeEngine;
 let spec: AgentSpec;
 const echoes: Array<{ close(): void }> = [];
-const pathsOf = (s: AgentSpec) => ({ dockerSocket: s.socketPath, agentPid: s.pidPath, agentState: s.statePath });
 
 async function container(id: string, name: string): Promise<FakeContainer> {
   const echo = await echoServer(name);
@@ -170,7 +169,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  if (spec) await stopAgent(pathsOf(spec));
+  if (spec) await stopAgent(agentPathsOf(spec));
   for (const e of echoes) e.close();
   await engine?.close();
   if (engine) rmSync(engine.socketPath, { force: true });
@@ -219,7 +218,7 @@ describe('published ports through a real sshd', () => {
       const entry = await until('the conflict in the state file', async () => (await portsOf(spec)).find((p) => p.port === busy.hostPort && p.state === 'conflict'));
       expect(entry.error).toMatch(new RegExp(`127\\.0\\.0\\.1:${busy.hostPort} is already in use on the host`));
       expect(readFileSync(spec.logPath, 'utf8')).toMatch(new RegExp(`port ${busy.hostPort}/tcp of container busy not forwarded`));
-      expect((await agentStatus(pathsOf(spec))).state).toBe('running');
+      expect((await agentStatus(agentPathsOf(spec))).state).toBe('running');
       expect(await ask(early.hostPort, 'alive')).toBe('early:alive');
     } finally {
       taken.close();
@@ -274,7 +273,7 @@ describe('published ports through a real sshd', () => {
   }, 60_000);
 
   it('closes every port when the agent stops', async () => {
-    await stopAgent(pathsOf(spec));
+    await stopAgent(agentPathsOf(spec));
     expect(await ask(early.hostPort, 'hi')).toBe('ECONNREFUSED');
   });
 });

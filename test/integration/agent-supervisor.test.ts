@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { agentStatus, startAgent, stopAgent } from '../../src/agent/control.js';
+import { agentStatus, startAgent, stopAgent, agentPathsOf } from '../../src/agent/control.js';
 import type { AgentSpec } from '../../src/agent/spec.js';
 import { readPidFile } from '../../src/agent/state.js';
 import { SUPERVISOR_MAX_RESTARTS, SUPERVISOR_NAME, spawnSupervisor, supervisorPidPath } from '../../src/agent/supervisor.js';
@@ -11,14 +11,13 @@ import { alive, pidsWithCommandLine, waitGone } from '../helpers/proc.js';
 
 let fx: AgentFixture;
 const started: AgentSpec[] = [];
-const pathsOf = (s: AgentSpec) => ({ dockerSocket: s.socketPath, agentPid: s.pidPath, agentState: s.statePath });
 
 beforeAll(async () => {
   fx = await agentFixture();
 }, 90_000);
 
 afterEach(async () => {
-  for (const s of started.splice(0)) await stopAgent(pathsOf(s));
+  for (const s of started.splice(0)) await stopAgent(agentPathsOf(s));
 });
 
 afterAll(async () => {
@@ -79,7 +78,7 @@ describe('agent supervisor', () => {
     });
     expect(second).not.toBe(first);
     expect(await readPidFile(supervisorPidPath(spec.pidPath))).toBe(supervisor);
-    const st = await agentStatus(pathsOf(spec));
+    const st = await agentStatus(agentPathsOf(spec));
     expect(st.state).toBe('running');
     expect(st.pid).toBe(second);
     expect(readFileSync(spec.logPath, 'utf8')).toMatch(new RegExp(`supervisor ${supervisor}: agent ${first} exited with status 137, restarting`));
@@ -94,13 +93,13 @@ describe('agent supervisor', () => {
     try {
       process.kill(first, 'SIGKILL');
       expect(await waitGone(first)).toBe(true);
-      const st = await agentStatus(pathsOf(spec));
+      const st = await agentStatus(agentPathsOf(spec));
       expect(st.state).toBe('restarting');
       expect(st.detail).toMatch(new RegExp(`supervisor ${supervisor}`));
     } finally {
       process.kill(supervisor, 'SIGCONT');
     }
-    await until('the agent to be back', async () => ((await agentStatus(pathsOf(spec))).state === 'running' ? true : undefined));
+    await until('the agent to be back', async () => ((await agentStatus(agentPathsOf(spec))).state === 'running' ? true : undefined));
     expect(await pingOk(spec.socketPath)).toBe(true);
   }, 40_000);
 
@@ -110,13 +109,13 @@ describe('agent supervisor', () => {
     const supervisor = (await readPidFile(supervisorPidPath(spec.pidPath)))!;
     expect(processesOf(spec).sort()).toEqual([agent, supervisor].sort());
 
-    const r = await stopAgent(pathsOf(spec));
+    const r = await stopAgent(agentPathsOf(spec));
     expect(r.wasRunning).toBe(true);
     expect(alive(agent) || alive(supervisor)).toBe(false);
     expect(processesOf(spec)).toEqual([]);
     for (const f of [spec.pidPath, spec.socketPath, spec.statePath, supervisorPidPath(spec.pidPath)]) expect(existsSync(f)).toBe(false);
     expect(readFileSync(spec.logPath, 'utf8')).toMatch(/SIGTERM received, shutting down/);
-    expect((await agentStatus(pathsOf(spec))).state).toBe('stopped');
+    expect((await agentStatus(agentPathsOf(spec))).state).toBe('stopped');
   }, 30_000);
 
   it('does not restart an agent that refused a changed host key', async () => {
@@ -132,7 +131,7 @@ describe('agent supervisor', () => {
     const log = readFileSync(spec.logPath, 'utf8');
     expect(log.match(/agent \d+ starting for machine/g)).toHaveLength(1);
     expect(log).not.toMatch(/restarting in/);
-    const st = await agentStatus(pathsOf(spec));
+    const st = await agentStatus(agentPathsOf(spec));
     expect(st.state).toBe('stale');
     expect(st.detail).toMatch(/host key changed/);
   }, 30_000);
@@ -159,15 +158,15 @@ describe('agent supervisor', () => {
     const spec = fx.spec('stalesup', { remoteSocket: fx.pingPath });
     mkdirSync(path.dirname(spec.pidPath), { recursive: true, mode: 0o700 });
     writeFileSync(supervisorPidPath(spec.pidPath), `${await deadPid()}\n`);
-    expect((await agentStatus(pathsOf(spec))).state).toBe('stale');
+    expect((await agentStatus(agentPathsOf(spec))).state).toBe('stale');
     const pid = await start(spec);
     expect(await pingOk(spec.socketPath)).toBe(true);
     expect(await readPidFile(spec.pidPath)).toBe(pid);
 
-    await stopAgent(pathsOf(spec));
+    await stopAgent(agentPathsOf(spec));
     // Our own (live, foreign) pid in the supervisor's pid file: left alone, file removed.
     writeFileSync(supervisorPidPath(spec.pidPath), `${process.pid}\n`);
-    const r = await stopAgent(pathsOf(spec));
+    const r = await stopAgent(agentPathsOf(spec));
     expect(r.wasRunning).toBe(false);
     expect(existsSync(supervisorPidPath(spec.pidPath))).toBe(false);
   }, 30_000);
