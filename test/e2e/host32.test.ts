@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { docker } from '../helpers/docker.js';
 import { TestHttpServer } from '../helpers/http-server.js';
 import { buildRoot, chrootProcesses, down, elfOf, EM_386, inRoot, up, type Session } from '../host32/session.js';
+import { BUILT_ISO, requireArtifacts } from '../helpers/e2e.js';
 
 /**
  * issue 12: skiff is pure JavaScript, so it runs on a 32-bit x86 userland with
@@ -21,7 +22,7 @@ import { buildRoot, chrootProcesses, down, elfOf, EM_386, inRoot, up, type Sessi
  * run (version, ssh2, shellinit) and `init` must refuse with a clear message.
  * Needs root (debootstrap, mount, chroot).
  */
-const ISO = path.resolve('iso/out/skiff-amd64.iso');
+const ISO = BUILT_ISO;
 const LOOPBACK = path.resolve('test/host32/ssh2-loopback.cjs');
 const SHELLS = ['bash', 'zsh', 'sh', 'fish', 'powershell', 'cmd', 'tcsh', 'nu'];
 const BOOT_TIMEOUT_S = 900; // an amd64 guest under TCG from a 32-bit QEMU
@@ -37,7 +38,7 @@ function consoleTail(s: Session): string {
 
 function preconditions(): void {
   if (process.getuid?.() !== 0) throw new Error('the i386 host test needs root (debootstrap, mount, chroot); CI runs as root');
-  if (!existsSync(ISO)) throw new Error(`${ISO} is missing: build it with \`npm run iso\` (CI does)`);
+  requireArtifacts({ iso: true });
 }
 
 /** What every i386 root must show before QEMU comes into it. */

@@ -1,5 +1,5 @@
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -11,14 +11,15 @@ import { generateEd25519 } from '../../src/ssh/keys.js';
 import { docker } from '../helpers/docker.js';
 import { extractBootFiles, IsoVm, makeDataDisk, type BootFiles } from '../helpers/iso-vm.js';
 import { forwardSocket, ssh, sshOptions } from '../helpers/iso-ssh.js';
+import { BUILT_ISO, requireArtifacts, STATIC_BUSYBOX } from '../helpers/e2e.js';
 
 /**
  * issue 10: the built guest image, booted in QEMU (TCG) the way the host's
  * driver boots it, with a seeded data disk. Two boots in all: the first formats
  * the disk from the seed, the second must find it by label with the data kept.
  */
-const ISO = path.resolve('iso/out/skiff-amd64.iso');
-const BUSYBOX = '/bin/busybox'; // Debian's busybox-static: a container image without a registry
+const ISO = BUILT_ISO;
+const BUSYBOX = STATIC_BUSYBOX; // a container image without a registry
 const BOOT_TIMEOUT = 240_000;
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'skiff-iso-'));
@@ -68,8 +69,7 @@ async function withDocker<T>(opts: string[], fn: (host: string) => Promise<T>): 
 }
 
 beforeAll(async () => {
-  if (!existsSync(ISO)) throw new Error(`${ISO} is missing: build it with \`npm run iso\` (CI does)`);
-  if (!existsSync(BUSYBOX)) throw new Error(`${BUSYBOX} is missing: apt-get install busybox-static`);
+  requireArtifacts();
   writeFileSync(keyFile, userKey.private, { mode: 0o600 });
   boot = await extractBootFiles(ISO, dir);
   const seed = path.join(dir, 'seed.raw');

@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skiff } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
+import { BUILT_ISO, removeSuiteMachine, requireArtifacts, STATIC_BUSYBOX } from '../helpers/e2e.js';
 
 /**
  * issue 4: a new user's whole path with the real ISO, the real QEMU (TCG here) and
@@ -12,8 +13,8 @@ import { docker } from '../helpers/docker.js';
  * import/volumes, stop, start (data kept), delete (nothing left). One machine for
  * the whole file, booted twice, to keep CI's boot count low.
  */
-const ISO = path.resolve('iso/out/skiff-amd64.iso');
-const BUSYBOX = '/bin/busybox'; // Debian's busybox-static: a static binary to build images from, no registry needed
+const ISO = BUILT_ISO;
+const BUSYBOX = STATIC_BUSYBOX;
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'skiff-e2e-'));
 const env: NodeJS.ProcessEnv = {
@@ -31,17 +32,10 @@ async function run(args: string[], timeoutMs?: number) {
   return r;
 }
 
-beforeAll(() => {
-  if (!existsSync(ISO)) throw new Error(`${ISO} is missing: build it with \`npm run iso\` (CI does)`);
-  if (!existsSync(BUSYBOX)) throw new Error(`${BUSYBOX} is missing: apt-get install busybox-static`);
-});
+beforeAll(() => requireArtifacts());
 
 afterAll(async () => {
-  // Whatever failed above, no VM or agent outlives the suite.
-  await skiff(['stop', '--force'], env, 120_000);
-  await skiff(['delete', '--yes'], env, 120_000);
-  rmSync(root, { recursive: true, force: true });
-  rmSync(env.SKIFF_RUNTIME_DIR!, { recursive: true, force: true });
+  await removeSuiteMachine(env, [root, env.SKIFF_RUNTIME_DIR!]);
 }, 240_000);
 
 describe('a machine from init to delete', () => {

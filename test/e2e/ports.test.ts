@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skiff } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
 import { freePort } from '../helpers/sshd.js';
+import { BUILT_ISO, removeSuiteMachine, requireArtifacts, STATIC_BUSYBOX } from '../helpers/e2e.js';
 
 /**
  * issue 6 (ports): with the real ISO under QEMU and the host's real docker CLI, a
@@ -13,8 +14,8 @@ import { freePort } from '../helpers/sshd.js';
  * closes when the container stops, and comes back for a running container after
  * the agent is restarted.
  */
-const ISO = path.resolve('iso/out/skiff-amd64.iso');
-const BUSYBOX = '/bin/busybox';
+const ISO = BUILT_ISO;
+const BUSYBOX = STATIC_BUSYBOX;
 // Free host ports, picked when the suite starts: other suites on this host publish ports too.
 let PORT = 0;
 let LATE_PORT = 0;
@@ -74,15 +75,11 @@ const refused = (port: number, ms: number) =>
 beforeAll(async () => {
   PORT = await freePort();
   LATE_PORT = await freePort();
-  if (!existsSync(ISO)) throw new Error(`${ISO} is missing: build it with \`npm run iso\` (CI does)`);
-  if (!existsSync(BUSYBOX)) throw new Error(`${BUSYBOX} is missing: apt-get install busybox-static`);
+  requireArtifacts();
 });
 
 afterAll(async () => {
-  await skiff(['stop', '--force'], env, 120_000);
-  await skiff(['delete', '--yes'], env, 120_000);
-  rmSync(root, { recursive: true, force: true });
-  rmSync(env.SKIFF_RUNTIME_DIR!, { recursive: true, force: true });
+  await removeSuiteMachine(env, [root, env.SKIFF_RUNTIME_DIR!]);
 }, 240_000);
 
 describe('published ports on the host loopback', () => {

@@ -9,14 +9,15 @@ import { skiff } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
 import { craftImageTar } from '../helpers/image-tar.js';
 import { alive, isLoopback, pidsWithCommandLine, tcpListeners, waitGone } from '../helpers/proc.js';
+import { BUILT_ISO, requireArtifacts, STATIC_BUSYBOX } from '../helpers/e2e.js';
 
 /**
  * issue 8: faults, load, concurrency and security against one real machine (the
  * real ISO, QEMU under TCG here, the host's docker CLI). One machine serves every
  * check; it is booted ~6 times in all. Figures are printed as `RELIABILITY key=value`.
  */
-const ISO_SRC = path.resolve('iso/out/skiff-amd64.iso');
-const BUSYBOX = '/bin/busybox';
+const ISO_SRC = BUILT_ISO;
+const BUSYBOX = STATIC_BUSYBOX;
 const CYCLES = 3;
 const HELD = 100;
 const SEQUENTIAL = 1000;
@@ -103,8 +104,7 @@ async function expectDataIntact(): Promise<void> {
 }
 
 beforeAll(() => {
-  if (!existsSync(ISO_SRC)) throw new Error(`${ISO_SRC} is missing: build it with \`npm run iso\` (CI does)`);
-  if (!existsSync(BUSYBOX)) throw new Error(`${BUSYBOX} is missing: apt-get install busybox-static`);
+  requireArtifacts();
   copyFileSync(ISO_SRC, ISO);
 });
 
