@@ -200,7 +200,7 @@ describe('QemuDriver on real QEMU', () => {
     await expect(driver.stop()).resolves.toBeUndefined();
   });
 
-  it('a QEMU killed with SIGKILL reads as stopped and its stale files are cleaned', async () => {
+  it('a QEMU killed with SIGKILL reads as stopped; state() leaves its files, stop() (under the lock) cleans them', async () => {
     await driver.start();
     const pid = await pidOf();
     // The previous boot's console is kept once.
@@ -209,6 +209,9 @@ describe('QemuDriver on real QEMU', () => {
     await expect.poll(() => isProcessAlive(pid), { timeout: 10_000 }).toBe(false);
     expect(await stat(driver.pidFile).then(() => true)).toBe(true);
     expect(await driver.state()).toBe('stopped');
+    // status runs without the machine lock: it must not remove what a racing start may have just written.
+    expect(await stat(driver.pidFile).then(() => true)).toBe(true);
+    await driver.stop();
     await expect(stat(driver.pidFile)).rejects.toThrow(/ENOENT/);
     await expect(stat(path.join(spec.paths.driverDir, 'state.json'))).rejects.toThrow(/ENOENT/);
   });
@@ -217,6 +220,7 @@ describe('QemuDriver on real QEMU', () => {
     await mkdir(spec.paths.runDir, { recursive: true });
     await writeFile(driver.pidFile, `${process.pid}\n`);
     expect(await driver.state()).toBe('stopped');
+    await driver.stop();
     await expect(stat(driver.pidFile)).rejects.toThrow(/ENOENT/);
     expect(isProcessAlive(process.pid)).toBe(true);
   });

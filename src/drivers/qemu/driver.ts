@@ -93,6 +93,8 @@ export class QemuDriver implements Driver {
         hint: `stop it and start again: skiff stop --force${this.spec.name === 'default' ? '' : ` -m ${this.spec.name}`}`,
       });
     }
+    // A crashed run's pid file, socket and state go now, under the caller's lock.
+    await this.cleanupRuntime();
 
     const dir = path.resolve(this.spec.paths.driverDir);
     if (!(await bootSourceMatches(this.isoPath, dir))) await extractBootFiles(this.isoPath, dir);
@@ -172,7 +174,10 @@ export class QemuDriver implements Driver {
 
   async stop(opts: { force?: boolean; timeoutMs?: number } = {}): Promise<void> {
     const live = await this.liveRun();
-    if (live === undefined) return;
+    if (live === undefined) {
+      await this.cleanupRuntime();
+      return;
+    }
     const { pid } = live;
     const send = (cmd: string) => qmpOnce(this.qmpSocket, cmd, undefined, 5000).then(() => true, () => false);
     let gone = false;
@@ -263,16 +268,15 @@ export class QemuDriver implements Driver {
   /**
    * The running QEMU of this machine, if any. A pid is trusted only when the
    * process's command line names this machine's QMP socket; anything else is a
-   * crash leftover (or a reused pid) and its files are removed.
+   * crash leftover (or a reused pid). Read-only: `status` calls this without the
+   * machine lock, so the leftovers are removed only by start, stop and remove,
+   * which hold it (a racing `start` may have just written a fresh pid file).
    */
   private async liveRun(): Promise<LiveRun | undefined> {
     const st = await readRunState(this.stateFile);
     const pid = (await readPidFile(this.pidFile)) ?? st?.pid;
     const cmd = pid === undefined ? undefined : await processCommandLine(pid);
-    if (pid === undefined || cmd === undefined || !cmd.includes(this.qmpSocket)) {
-      await this.cleanupRuntime();
-      return undefined;
-    }
+    if (pid === undefined || cmd === undefined || !cmd.includes(this.qmpSocket)) return undefined;
     const fromState = st?.pid === pid;
     return {
       pid,
