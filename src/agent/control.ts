@@ -12,7 +12,8 @@ import { isAgentProcess, pidAlive, sleep } from './process.js';
 import { socketAnswers } from './socket.js';
 import { agentSpecPath, type AgentSpec } from './spec.js';
 import { isSupervisorProcess, spawnSupervisor, supervisorPidPath } from './supervisor.js';
-import { readAgentState, readPidFile, type AgentState } from './state.js';
+import { readPidFile } from '../util/pid-file.js';
+import { readAgentState, type AgentState } from './state.js';
 
 /** The agent files of one machine (MachinePaths satisfies this). */
 export type AgentPaths = Pick<MachinePaths, 'dockerSocket' | 'agentPid' | 'agentState'>;

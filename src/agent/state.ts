@@ -36,12 +36,3 @@ export async function readAgentState(file: string): Promise<AgentState | undefin
     return undefined;
   }
 }
-
-export async function readPidFile(file: string): Promise<number | undefined> {
-  try {
-    const n = Number.parseInt((await readFile(file, 'utf8')).trim(), 10);
-    return Number.isInteger(n) && n > 0 ? n : undefined;
-  } catch {
-    return undefined;
-  }
-}

@@ -1,4 +1,5 @@
 import type { MachinePaths } from '../machine/paths.js';
+import type { SshEndpoint } from '../ssh/connect.js';
 
 export type DriverName = 'qemu' | 'virtualbox';
 export type Arch = 'x86_64' | 'aarch64';
@@ -28,10 +29,7 @@ export interface MachineSpec {
   shares: Share[];
 }
 
-export interface SshEndpoint {
-  host: string;
-  port: number;
-}
+export type { SshEndpoint };
 
 export interface DriverInfo {
   /** e.g. "kvm", "tcg", "hvf", "VT-x". */

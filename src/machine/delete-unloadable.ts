@@ -1,7 +1,8 @@
-import { readFile, rm } from 'node:fs/promises';
-import path from 'node:path';
+import { rm } from 'node:fs/promises';
 import { stopAgent } from '../agent/control.js';
+import { qemuRuntimeFiles } from '../drivers/qemu/state-file.js';
 import { removeDockerContext } from '../shell/docker-context.js';
+import { readPidFile } from '../util/pid-file.js';
 import { processCommandLine } from '../util/process-alive.js';
 import { waitUntil } from '../util/wait-until.js';
 import { withMachineLock } from './lock.js';
@@ -27,15 +28,11 @@ export async function deleteUnloadableMachine(home: string, name: string): Promi
 }
 
 async function killOwnQemu(runDir: string): Promise<boolean> {
-  let pid: number;
-  try {
-    pid = Number.parseInt((await readFile(path.join(runDir, 'qemu.pid'), 'utf8')).trim(), 10);
-  } catch {
-    return false;
-  }
-  const qmp = path.resolve(runDir, 'qmp.sock');
-  const ours = async () => ((await processCommandLine(pid)) ?? '').includes(qmp);
-  if (!Number.isInteger(pid) || pid <= 0 || !(await ours())) return false;
+  const { pidFile, qmpSocket } = qemuRuntimeFiles(runDir);
+  const pid = await readPidFile(pidFile);
+  if (pid === undefined) return false;
+  const ours = async () => ((await processCommandLine(pid)) ?? '').includes(qmpSocket);
+  if (!(await ours())) return false;
   try {
     process.kill(pid, 'SIGKILL');
   } catch {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { agentStatus, startAgent, stopAgent, agentPathsOf } from '../../src/agent/control.js';
 import type { AgentSpec } from '../../src/agent/spec.js';
-import { readPidFile } from '../../src/agent/state.js';
+import { readPidFile } from '../../src/util/pid-file.js';
 import { SUPERVISOR_MAX_RESTARTS, SUPERVISOR_NAME, spawnSupervisor, supervisorPidPath } from '../../src/agent/supervisor.js';
 import { agentFixture, httpGet, type AgentFixture, until } from '../helpers/agent-fixture.js';
 import { alive, pidsWithCommandLine, waitGone } from '../helpers/proc.js';

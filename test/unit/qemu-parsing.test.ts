@@ -4,7 +4,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findOnPath, installHint, parseQemuVersion } from '../../src/drivers/qemu/binaries.js';
 import { foldRunStatus, portFromCommandLine } from '../../src/drivers/qemu/driver.js';
-import { parsePidFile, parseRunState, readRunState, writeRunState } from '../../src/drivers/qemu/state-file.js';
+import { parseRunState, readRunState, writeRunState } from '../../src/drivers/qemu/state-file.js';
+import { parsePidFile } from '../../src/util/pid-file.js';
 
 describe('parseQemuVersion', () => {
   it('reads Debian and Homebrew version lines', () => {

@@ -13,7 +13,8 @@ import { bootSourceMatches, extractBootFiles, loadBootFiles } from './boot-files
 import { createDataDisk } from './data-disk.js';
 import { qmpOnce } from './qmp.js';
 import { checkRuntimeParents } from '../../util/runtime-dir.js';
-import { readPidFile, readRunState, writeRunState } from './state-file.js';
+import { readPidFile } from '../../util/pid-file.js';
+import { qemuRuntimeFiles, readRunState, writeRunState } from './state-file.js';
 import { exists } from '../../util/exists.js';
 
 const HOST = '127.0.0.1';
@@ -50,10 +51,10 @@ export class QemuDriver implements Driver {
     return path.resolve(this.spec.paths.driverDir, 'state.json');
   }
   get qmpSocket(): string {
-    return path.resolve(this.spec.paths.runDir, 'qmp.sock');
+    return qemuRuntimeFiles(this.spec.paths.runDir).qmpSocket;
   }
   get pidFile(): string {
-    return path.resolve(this.spec.paths.runDir, 'qemu.pid');
+    return qemuRuntimeFiles(this.spec.paths.runDir).pidFile;
   }
 
   async check(): Promise<void> {

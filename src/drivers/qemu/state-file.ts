@@ -1,4 +1,5 @@
 import { readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
 import { writeFileAtomic } from '../../util/atomic-file.js';
 import type { Accel } from './argv.js';
 
@@ -48,18 +49,7 @@ export async function removeRunState(file: string): Promise<void> {
   await rm(file, { force: true });
 }
 
-/** QEMU's -pidfile: a decimal pid and a newline. */
-export function parsePidFile(text: string): number | undefined {
-  const t = text.trim();
-  if (!/^\d+$/.test(t)) return undefined;
-  const pid = Number(t);
-  return pid > 0 && Number.isSafeInteger(pid) ? pid : undefined;
-}
-
-export async function readPidFile(file: string): Promise<number | undefined> {
-  try {
-    return parsePidFile(await readFile(file, 'utf8'));
-  } catch {
-    return undefined;
-  }
+/** Where a machine's QEMU keeps its pid and monitor socket; also read by delete when the config is unreadable. */
+export function qemuRuntimeFiles(runDir: string): { pidFile: string; qmpSocket: string } {
+  return { pidFile: path.resolve(runDir, 'qemu.pid'), qmpSocket: path.resolve(runDir, 'qmp.sock') };
 }
