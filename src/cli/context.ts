@@ -34,7 +34,4 @@ export function action<A extends GlobalArgs>(fn: (argv: A, ctx: CommandContext) 
   };
 }
 
-/** "" for the default machine, " -m NAME" otherwise: for hints that show a command to run. */
-export function machineFlag(name: string): string {
-  return name === 'default' ? '' : ` -m ${name}`;
-}
+export { machineFlag } from '../machine/paths.js';

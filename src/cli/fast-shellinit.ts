@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { skiffHome, validateMachineName } from '../machine/paths.js';
+import { machineFlag, skiffHome, validateMachineName } from '../machine/paths.js';
 import { shellinit } from '../shell/shellinit.js';
 import { reportError } from '../ui/output.js';
 
@@ -41,7 +41,7 @@ export function tryFastShellinit(args: string[]): boolean {
       platform: process.platform,
     });
     if (!values.unset && !r.socketExists && process.stderr.isTTY) {
-      process.stderr.write(`warning: machine "${name}" is not running; start it with: skiff start${name === 'default' ? '' : ` -m ${name}`}\n`);
+      process.stderr.write(`warning: machine "${name}" is not running; start it with: skiff start${machineFlag(name)}\n`);
     }
     process.stdout.write(r.text);
   } catch (e) {

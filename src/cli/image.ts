@@ -1,4 +1,3 @@
-import { ExitCode, SkiffError } from '../errors.js';
 import type { MachineConfig } from '../machine/config.js';
 import { cacheDir } from '../machine/paths.js';
 import { releaseUrlFor } from '../image/names.js';
@@ -12,8 +11,6 @@ export async function resolveImageWithProgress(
   out: Output,
   source: { iso?: string; checksum?: string; arch: MachineConfig['arch'] },
 ): Promise<ResolvedImage> {
-  checkImageUrl(source.iso, '--iso');
-  if (source.iso === undefined) checkImageUrl(process.env.SKIFF_ISO_URL, 'SKIFF_ISO_URL');
   const progress = createDownloadProgress({ enabled: out.interactive, label: 'guest image' });
   const store = new ImageStore({
     cacheDir: cacheDir(home),
@@ -29,22 +26,5 @@ export async function resolveImageWithProgress(
     });
   } finally {
     progress.stop();
-  }
-}
-
-/** A malformed URL is the user's typo, reported as such before anything is fetched. */
-function checkImageUrl(value: string | undefined, where: string): void {
-  if (value === undefined || !/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return;
-  let ok = false;
-  try {
-    ok = new URL(value).protocol === 'file:' || new URL(value).host !== '';
-  } catch {
-    ok = false;
-  }
-  if (!ok) {
-    throw new SkiffError('invalid-url', `invalid image URL ${JSON.stringify(value)} (from ${where})`, {
-      hint: 'give a complete http(s):// URL, or a local path',
-      exitCode: ExitCode.usage,
-    });
   }
 }

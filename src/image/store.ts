@@ -41,6 +41,30 @@ export interface ImageSource {
   checksum?: string;
 }
 
+/**
+ * Refuses a malformed --iso URL or SKIFF_ISO_URL (a typo such as `http://`)
+ * as the user's mistake, naming where it came from. Pure, so callers can run it
+ * before anything slow (the hypervisor check, the download).
+ */
+export function checkImageSource(source: ImageSource, env: NodeJS.ProcessEnv = process.env): void {
+  const envIso = env.SKIFF_ISO_URL;
+  const [spec, where] = source.iso !== undefined ? [source.iso, '--iso'] : [envIso === '' ? undefined : envIso, 'SKIFF_ISO_URL'];
+  if (spec === undefined || !/^[a-z][a-z0-9+.-]*:\/\//i.test(spec)) return;
+  let ok = false;
+  try {
+    const url = new URL(spec);
+    ok = url.protocol === 'file:' || url.host !== '';
+  } catch {
+    ok = false;
+  }
+  if (!ok) {
+    throw new SkiffError('invalid-url', `invalid image URL ${JSON.stringify(spec)} (from ${where})`, {
+      hint: 'give a complete http(s):// URL, or a local path',
+      exitCode: ExitCode.usage,
+    });
+  }
+}
+
 /** iso/out of the checkout this code runs from (dist/image/ → ../../iso/out). */
 export function defaultRepoIsoDir(): string {
   return fileURLToPath(new URL('../../iso/out/', import.meta.url));
@@ -64,6 +88,7 @@ export class ImageStore {
   async resolve(source: ImageSource = {}): Promise<ResolvedImage> {
     // Bad input is refused before anything touches the disk or the network; the cache's
     // directories are created only once the input has passed its checks.
+    checkImageSource(source, this.opts.env ?? process.env);
     const expected = source.checksum === undefined ? undefined : parseChecksumArg(source.checksum);
     const envIso = (this.opts.env ?? process.env).SKIFF_ISO_URL;
     const spec = source.iso ?? (envIso === undefined || envIso === '' ? undefined : envIso);

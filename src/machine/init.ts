@@ -12,7 +12,7 @@ import {
 } from './config.js';
 import { withMachineLock } from './lock.js';
 import { Machine, userHome } from './machine.js';
-import { machinePaths, machinesDir, type MachinePaths } from './paths.js';
+import { machineFlag, machinePaths, machinesDir, type MachinePaths } from './paths.js';
 import { checkShareHostPaths, resolveShares } from './shares.js';
 import { exists } from '../util/exists.js';
 
@@ -58,7 +58,7 @@ export async function initMachine(req: InitRequest, opts: { orLoad?: boolean } =
       // `start` creating a machine: a second `start` that waited for the first finds it made.
       if (opts.orLoad) return Machine.load(req.home, req.name);
       throw new SkiffError('exists', `machine "${req.name}" already exists`, {
-        hint: `start it with \`skiff start${req.name === 'default' ? '' : ` -m ${req.name}`}\`, or delete it first`,
+        hint: `start it with \`skiff start${machineFlag(req.name)}\`, or delete it first`,
         exitCode: ExitCode.conflict,
       });
     }

@@ -26,6 +26,11 @@ export function validateMachineName(name: string): string {
   return name;
 }
 
+/** "" for the default machine, " -m NAME" otherwise: for hints that show a command to run. */
+export function machineFlag(name: string): string {
+  return name === 'default' ? '' : ` -m ${name}`;
+}
+
 export interface MachinePaths {
   name: string;
   home: string;

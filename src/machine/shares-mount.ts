@@ -1,6 +1,7 @@
 import type { SshEndpoint } from '../drivers/driver.js';
 import { SkiffError } from '../errors.js';
-import { connectSsh, loadSshTarget } from '../ssh/connect.js';
+import { connectSsh } from '../ssh/connect.js';
+import { machineSshTarget } from './ssh-target.js';
 import { execCollect } from '../ssh/exec.js';
 import type { Machine } from './machine.js';
 import { sharesFor } from './machine.js';
@@ -26,8 +27,7 @@ export function mountSharesCommand(shares: ReturnType<typeof sharesFor>): string
 export async function mountShares(m: Machine, ssh: SshEndpoint): Promise<string[]> {
   const shares = sharesFor(m.config);
   if (shares.length === 0) return [];
-  const target = await loadSshTarget({ ...ssh, user: 'root', keyPath: m.paths.sshKey, hostPubPath: m.paths.hostPub });
-  const conn = await connectSsh(target);
+  const conn = await connectSsh(await machineSshTarget(m, ssh));
   try {
     const r = await execCollect(conn.client, mountSharesCommand(shares));
     if (r.code !== 0) {

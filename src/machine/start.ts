@@ -8,6 +8,7 @@ import { watchConsole, type ConsoleMarker } from './console-watch.js';
 import { enginePing } from './engine.js';
 import { checkShareHostPaths } from './shares.js';
 import type { Machine } from './machine.js';
+import { machineFlag } from './paths.js';
 
 export interface StartOptions {
   /** How long the whole boot may take before giving up (TCG boots take ~20 s). */
@@ -111,7 +112,7 @@ async function startLocked(m: Machine, ui: StageReporter, opts: StartOptions): P
     const guestFailed = () => {
       if (failure?.kind === 'error') {
         return new SkiffError('guest-failed', `the guest failed to start: ${failure.what}: ${failure.message}`, {
-          hint: `see the console log: skiff logs${m.name === 'default' ? '' : ` -m ${m.name}`}; the machine is left running so you can \`skiff ssh\` in`,
+          hint: `see the console log: skiff logs${machineFlag(m.name)}; the machine is left running so you can \`skiff ssh\` in`,
         });
       }
       return undefined;

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { ExitCode, SkiffError } from '../errors.js';
-import { machinePaths } from '../machine/paths.js';
+import { machineFlag, machinePaths } from '../machine/paths.js';
 import { detectShell, dockerEnv, dockerEnvUnset, renderEnv, SHELLS, usageComment, type ShellName } from './formats.js';
 
 export interface ShellinitRequest {
@@ -39,12 +39,12 @@ export function shellinit(req: ShellinitRequest): ShellinitResult {
   const paths = machinePaths(req.home, req.name);
   if (!req.unset && !existsSync(paths.config)) {
     throw new SkiffError('no-machine', `machine "${req.name}" does not exist`, {
-      hint: `create and start it with \`skiff start${req.name === 'default' ? '' : ` -m ${req.name}`}\``,
+      hint: `create and start it with \`skiff start${machineFlag(req.name)}\``,
       exitCode: ExitCode.notFound,
     });
   }
   const change = req.unset ? dockerEnvUnset() : dockerEnv(paths.dockerSocket, req.name);
-  const flags = `${req.name === 'default' ? '' : ` -m ${req.name}`}${req.shell ? ` --shell ${shell}` : ''}${req.unset ? ' --unset' : ''}`;
+  const flags = `${machineFlag(req.name)}${req.shell ? ` --shell ${shell}` : ''}${req.unset ? ' --unset' : ''}`;
   const text = [...renderEnv(shell, change), usageComment(shell, `skiff shellinit${flags}`)].join('\n') + '\n';
   return {
     shell,

@@ -26,14 +26,8 @@ export const deleteCommand: CommandModule<GlobalArgs, DeleteArgs> = {
       .example('$0 delete', 'asks first')
       .example('$0 rm -m dev -y', 'no questions') as Argv<DeleteArgs>,
   handler: action<DeleteArgs>(async (argv, { home, name, out }) => {
-    const [{ Machine }, { deleteMachine }] = await Promise.all([import('../../machine/machine.js'), import('../../machine/delete.js')]);
-    let m: Awaited<ReturnType<typeof Machine.load>> | undefined;
-    try {
-      m = await Machine.load(home, name);
-    } catch (e) {
-      // A corrupt config must not make the machine undeletable: its error says to delete it.
-      if (!(e instanceof SkiffError && e.code === 'config-corrupt') || !argv.yes) throw e;
-    }
+    const { findDeleteTarget, deleteTarget } = await import('../../machine/delete.js');
+    const target = await findDeleteTarget(home, name, { confirmed: Boolean(argv.yes) });
     if (!argv.yes) {
       // The data disk holds every image and volume: never delete it on an unanswered prompt.
       if (!process.stdin.isTTY || out.json) {
@@ -46,8 +40,7 @@ export const deleteCommand: CommandModule<GlobalArgs, DeleteArgs> = {
         throw new SkiffError('cancelled', 'not deleted', { exitCode: ExitCode.failure });
       }
     }
-    if (m) await deleteMachine(m);
-    else await (await import('../../machine/delete-unloadable.js')).deleteUnloadableMachine(home, name);
+    await deleteTarget(home, target);
     out.result({ name, deleted: true }, () => (out.interactive ? `Deleted machine "${name}".` : ''));
   }),
 };

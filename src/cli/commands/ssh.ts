@@ -1,7 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
-import { ExitCode, SkiffError } from '../../errors.js';
 import { shQuote } from '../../util/sh-quote.js';
-import { action, machineFlag, type GlobalArgs } from '../context.js';
+import { action, type GlobalArgs } from '../context.js';
 
 export interface SshArgs extends GlobalArgs {
   command?: string[];
@@ -23,21 +22,14 @@ export const sshCommand: CommandModule<GlobalArgs, SshArgs> = {
       .example('$0 ssh', 'interactive shell')
       .example('$0 ssh -- df -h /var/lib/docker', 'run a command') as Argv<SshArgs>,
   handler: action<SshArgs>(async (argv, { home, name }) => {
-    const [{ Machine }, { connectSsh, loadSshTarget }, { runSsh }] = await Promise.all([
+    const [{ Machine }, { runningMachineSshTarget }, { connectSsh }, { runSsh }] = await Promise.all([
       import('../../machine/machine.js'),
+      import('../../machine/ssh-target.js'),
       import('../../ssh/connect.js'),
       import('../../ssh/shell.js'),
     ]);
-    const m = await Machine.load(home, name);
-    const ssh = (await m.driver.state()) === 'running' ? await m.driver.sshEndpoint() : undefined;
-    if (!ssh) {
-      throw new SkiffError('not-running', `machine "${name}" is not running`, {
-        hint: `start it with: skiff start${machineFlag(name)}`,
-        exitCode: ExitCode.conflict,
-      });
-    }
+    const target = await runningMachineSshTarget(await Machine.load(home, name));
     const words = [...(argv.command ?? []), ...(argv['--'] ?? [])].map(String);
-    const target = await loadSshTarget({ ...ssh, user: 'root', keyPath: m.paths.sshKey, hostPubPath: m.paths.hostPub });
     const conn = await connectSsh(target);
     try {
       process.exitCode = await runSsh(conn.client, words.length ? shellJoin(words) : undefined, {

@@ -1,7 +1,7 @@
 import { chmod, mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ExitCode, SkiffError } from '../../errors.js';
-import { cacheDir } from '../../machine/paths.js';
+import { cacheDir, machineFlag } from '../../machine/paths.js';
 import { freePort } from '../../util/free-port.js';
 import { processCommandLine } from '../../util/process-alive.js';
 import { waitUntil } from '../../util/wait-until.js';
@@ -91,7 +91,7 @@ export class QemuDriver implements Driver {
     if (live !== undefined) {
       if (live.sshPort !== undefined) return { host: HOST, port: live.sshPort };
       throw new SkiffError('qemu-state', `QEMU (pid ${live.pid}) runs machine ${this.spec.name}, but its SSH port is unknown`, {
-        hint: `stop it and start again: skiff stop --force${this.spec.name === 'default' ? '' : ` -m ${this.spec.name}`}`,
+        hint: `stop it and start again: skiff stop --force${machineFlag(this.spec.name)}`,
       });
     }
     // A crashed run's pid file, socket and state go now, under the caller's lock.
@@ -340,7 +340,7 @@ export class QemuDriver implements Driver {
   private async requireCreated(): Promise<void> {
     if (!(await exists(this.dataDisk))) {
       throw new SkiffError('not-created', `machine ${this.spec.name} has no QEMU disk (${this.dataDisk})`, {
-        hint: `create it first: skiff init${this.spec.name === 'default' ? '' : ` -m ${this.spec.name}`}`,
+        hint: `create it first: skiff init${machineFlag(this.spec.name)}`,
         exitCode: ExitCode.notFound,
       });
     }
