@@ -16,7 +16,11 @@ squashfs_build() {
 
 iso_build() {
   local iso="$OUT/$ISO_NAME" boot=()
-  cp "$KROOT/boot/vmlinuz-$KVER" "$STAGE/boot/vmlinuz"
+  if [ -n "$KERNEL_GZIP" ]; then
+    gzip -9 -n -c "$KROOT/boot/vmlinuz-$KVER" >"$STAGE/boot/vmlinuz"
+  else
+    cp "$KROOT/boot/vmlinuz-$KVER" "$STAGE/boot/vmlinuz"
+  fi
   printf '%s\n' "$CMDLINE" >"$STAGE/boot/cmdline"
   printf '%s\n' "$VERSION_LINE" >"$STAGE/boot/version"
   if [ -n "$BIOS_BOOT" ]; then

@@ -45,12 +45,12 @@ describe('build.sh options', () => {
 
 describe('per-architecture settings', () => {
   it('amd64: ttyS0, isolinux, its own lock, qemu-aarch64 for binfmt', async () => {
-    const out = await lib('amd64', 'echo "$ISO_NAME|$CONSOLE|$CMDLINE|${LOCK##*/}|$BIOS_BOOT|$BINFMT_TARGET|$LDSO"');
-    expect(out.trim()).toBe('skiff-amd64.iso|ttyS0|console=ttyS0 quiet loglevel=3|packages.lock|1|aarch64|usr/lib64/ld-linux-x86-64.so.2');
+    const out = await lib('amd64', 'echo "$ISO_NAME|$CONSOLE|$CMDLINE|${LOCK##*/}|$BIOS_BOOT|$BINFMT_TARGET|$LDSO|$KERNEL_GZIP"');
+    expect(out.trim()).toBe('skiff-amd64.iso|ttyS0|console=ttyS0 quiet loglevel=3|packages.lock|1|aarch64|usr/lib64/ld-linux-x86-64.so.2|');
   });
-  it('arm64: the PL011 console, no boot loader, packages.arm64.lock, qemu-x86_64 for binfmt', async () => {
-    const out = await lib('arm64', 'echo "$ISO_NAME|$CONSOLE|$CMDLINE|${LOCK##*/}|$BIOS_BOOT|$BINFMT_TARGET|$LDSO"');
-    expect(out.trim()).toBe('skiff-arm64.iso|ttyAMA0|console=ttyAMA0 quiet loglevel=3|packages.arm64.lock||x86_64|usr/lib/ld-linux-aarch64.so.1');
+  it('arm64: the PL011 console, no boot loader, packages.arm64.lock, qemu-x86_64 for binfmt, a gzipped kernel', async () => {
+    const out = await lib('arm64', 'echo "$ISO_NAME|$CONSOLE|$CMDLINE|${LOCK##*/}|$BIOS_BOOT|$BINFMT_TARGET|$LDSO|$KERNEL_GZIP"');
+    expect(out.trim()).toBe('skiff-arm64.iso|ttyAMA0|console=ttyAMA0 quiet loglevel=3|packages.arm64.lock||x86_64|usr/lib/ld-linux-aarch64.so.1|1');
   });
   it('the binfmt registration has the F flag and names the shipped emulator', async () => {
     const line = (await lib('amd64', 'echo "$BINFMT_LINE"')).trim();
