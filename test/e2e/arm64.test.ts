@@ -5,11 +5,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, skiff } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
-import { BUILT_ISO_ARM64, BUSYBOX_ROOTFS_ARM64, removeSuiteMachine, requireArtifacts } from '../helpers/e2e.js';
+import { BUILT_ISO_ARM64, BUSYBOX_ROOTFS_AMD64, BUSYBOX_ROOTFS_ARM64, removeSuiteMachine, requireArtifacts } from '../helpers/e2e.js';
 
 /**
  * issue 11: the arm64 guest image under qemu-system-aarch64 (TCG here), through
- * the real CLI and the host's docker client. One boot for the whole file.
+ * the real CLI and the host's docker client. One boot for the whole file. The
+ * machine has binfmt on, so an x86_64 container runs on it through qemu-x86_64.
  */
 const root = mkdtempSync(path.join(os.tmpdir(), 'skiff-e2e-arm64-'));
 const env: NodeJS.ProcessEnv = {
@@ -54,8 +55,8 @@ afterAll(async () => {
 
 describe('an aarch64 machine', () => {
   it('init --arch aarch64 takes the arm64 image', async () => {
-    const r = await run(['init', '--arch', 'aarch64', '--iso', BUILT_ISO_ARM64, '--no-shares', '--disk', '4G', '--json']);
-    expect(JSON.parse(r.stdout)).toMatchObject({ name: 'default', driver: 'qemu', arch: 'aarch64', binfmt: false });
+    const r = await run(['init', '--arch', 'aarch64', '--iso', BUILT_ISO_ARM64, '--no-shares', '--disk', '4G', '--binfmt', '--json']);
+    expect(JSON.parse(r.stdout)).toMatchObject({ name: 'default', driver: 'qemu', arch: 'aarch64', binfmt: true });
   });
 
   it('start boots it under qemu-system-aarch64 and says once that a foreign guest runs under TCG', async () => {
@@ -85,13 +86,21 @@ describe('an aarch64 machine', () => {
     expect(r.stdout.trim()).toBe('aarch64');
   }, 240_000);
 
+  it('with binfmt on, an x86_64 busybox runs on the aarch64 guest and prints x86_64', async () => {
+    let r = await docker(dockerHost, ['import', '--platform', 'linux/amd64', BUSYBOX_ROOTFS_AMD64, 'skiff-e2e/bb-amd64:1']);
+    expect(r.code, r.stderr).toBe(0);
+    r = await docker(dockerHost, ['run', '--rm', '--platform', 'linux/amd64', 'skiff-e2e/bb-amd64:1', '/bin/uname', '-m']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('x86_64');
+  }, 240_000);
+
   it('status and list show the architecture', async () => {
     const s = JSON.parse((await run(['status', '--json'])).stdout);
-    expect(s).toMatchObject({ state: 'running', arch: 'aarch64', binfmt: false, accelerator: process.arch === 'arm64' ? expect.any(String) : 'tcg' });
+    expect(s).toMatchObject({ state: 'running', arch: 'aarch64', binfmt: true, accelerator: process.arch === 'arm64' ? expect.any(String) : 'tcg' });
     const l = JSON.parse((await run(['list', '--json'])).stdout);
     expect(l).toEqual([expect.objectContaining({ name: 'default', arch: 'aarch64' })]);
     const human = (await run(['status'])).stdout;
-    expect(human).toMatch(/^Arch: +aarch64$/m);
+    expect(human).toMatch(/^Arch: +aarch64 \(\+ x86_64 images through binfmt\)$/m);
   });
 
   it('stop shuts the guest down cleanly through the power key (POWEROFF marker)', async () => {
