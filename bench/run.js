@@ -4,10 +4,12 @@
  * bench/RESULTS.md. See bench/README.md for what each figure means.
  *
  *   node bench/run.js [--only size,shellinit,tunnel,warm,guest,cold] [--runs 3] [--out FILE]
+ *   node bench/run.js --only cold-arm64 [--runs 3]   the aarch64 guest; replaces only its own section of RESULTS.md
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { coldArm64Bench, existingColdArm64, renderColdArm64, spliceColdArm64 } from './lib/cold-arm64.js';
 import { guestTunnel } from './lib/guest-tunnel.js';
 import { alive, loadavg, started } from './lib/proc.js';
 import { BenchSkiff, root } from './lib/skiff.js';
@@ -36,15 +38,26 @@ const { values: a } = parseArgs({
   },
 });
 if (a['render-only']) {
-  const { readFile } = await import('node:fs/promises');
   const saved = JSON.parse(await readFile(a.out.replace(/\.md$/, '') + '.json', 'utf8'));
-  await writeFile(a.out, renderResults(saved, { ...a, ...saved.args }));
+  const keep = existingColdArm64(await readFile(a.out, 'utf8').catch(() => ''));
+  const rendered = renderResults(saved, { ...a, ...saved.args });
+  await writeFile(a.out, keep ? spliceColdArm64(rendered, keep) : rendered);
   process.exit(0);
 }
 const want = new Set(a.only ? a.only.split(',') : SECTIONS);
-for (const s of want) if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section ${s} (known: ${SECTIONS.join(', ')})`);
 const runs = Number(a.runs);
 const log = (m) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}`);
+// The aarch64 guest is measured on its own and only its section of RESULTS.md changes.
+if (want.has('cold-arm64')) {
+  if (want.size !== 1) throw new Error('--only cold-arm64 runs alone');
+  const r = await coldArm64Bench({ runs, log });
+  await writeFile(a.out.replace(/\.md$/, '') + '.arm64.json', JSON.stringify(r, null, 2) + '\n');
+  const old = await readFile(a.out, 'utf8').catch(() => '');
+  await writeFile(a.out, spliceColdArm64(old, renderColdArm64(r, new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC')));
+  log(`wrote the cold-arm64 section of ${a.out}`);
+  process.exit(0);
+}
+for (const s of want) if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section ${s} (known: ${SECTIONS.join(', ')}, or cold-arm64 alone)`);
 
 const res = { started: new Date().toISOString(), sections: [...want], loads: [], errors: [], args: { runs: a.runs, iso: a.iso, 'guest-mb': a['guest-mb'] } };
 const note = (where) => res.loads.push({ where, load: loadavg() });
@@ -103,6 +116,9 @@ try {
 }
 res.finished = new Date().toISOString();
 await writeFile(jsonOut, JSON.stringify(res, null, 2) + '\n');
-await writeFile(a.out, renderResults(res, a));
+// A full run re-renders RESULTS.md: the aarch64 section, measured apart, is kept.
+const arm64Section = existingColdArm64(await readFile(a.out, 'utf8').catch(() => ''));
+const rendered = renderResults(res, a);
+await writeFile(a.out, arm64Section ? spliceColdArm64(rendered, arm64Section) : rendered);
 log(`wrote ${a.out}${res.errors.length ? ` (${res.errors.length} section(s) failed)` : ''}`);
 process.exitCode = res.errors.length ? 1 : 0;

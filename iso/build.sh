@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Builds iso/out/skiff-amd64.iso (and SHA256SUMS) from Debian 13 packages:
-# apt-get download + dpkg -x through a private apt configuration, nothing else
-# from the network, no Docker, reproducible (SOURCE_DATE_EPOCH from the lock).
+# Builds iso/out/skiff-ARCH.iso (amd64 by default, or arm64) and its line in
+# iso/out/SHA256SUMS from Debian 13 packages: apt-get download + dpkg -x through
+# a private apt configuration, nothing else from the network, no Docker,
+# reproducible (SOURCE_DATE_EPOCH from the lock).
 #
 #   bash iso/build.sh                 build from the versions in iso/packages.lock
 #   bash iso/build.sh --update-lock   resolve packages.txt to current versions first
+#   bash iso/build.sh --arch arm64    the arm64 image (or ARCH=arm64), locked in iso/packages.arm64.lock
 #
 # Downloads are cached in ${SKIFF_ISO_CACHE:-$HOME/.cache/skiff-iso}.
 set -euo pipefail
@@ -12,46 +14,50 @@ umask 022
 export LC_ALL=C TZ=UTC
 
 ISO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-BUILD="$ISO_DIR/build"
 OUT="$ISO_DIR/out"
 CACHE=${SKIFF_ISO_CACHE:-$HOME/.cache/skiff-iso}
-LOCK="$ISO_DIR/packages.lock"
 
 # Tuning, chosen by measured boot time under TCG (see iso/README.md).
 SQUASHFS_COMP=${SKIFF_SQUASHFS_COMP:--comp zstd -Xcompression-level 19}
 SQUASHFS_BLOCK=${SKIFF_SQUASHFS_BLOCK:-131072}
 IPTABLES_BACKEND=${SKIFF_IPTABLES_BACKEND:-legacy}
-CMDLINE="console=ttyS0 quiet loglevel=3"
 VOLID=SKIFF_GUEST
 
-for f in common apt modules rootfs initramfs image; do
+for f in common arch apt modules rootfs initramfs image; do
   # shellcheck source=/dev/null
   . "$ISO_DIR/lib/$f.sh"
 done
 
-need_tools apt-get apt-cache dpkg-deb readelf xz zstd cpio mksquashfs xorriso sha256sum
-
 UPDATE_LOCK=""
-for arg in "$@"; do
-  case "$arg" in
+ARCH=${ARCH:-amd64}
+while [ $# -gt 0 ]; do
+  case "$1" in
     --update-lock) UPDATE_LOCK=1 ;;
-    *) die "unknown option $arg (usage: build.sh [--update-lock])" ;;
+    --arch) [ $# -ge 2 ] || die "--arch needs a value (amd64 or arm64)"; ARCH=$2; shift ;;
+    --arch=*) ARCH=${1#--arch=} ;;
+    *) die "unknown option $1 (usage: build.sh [--arch amd64|arm64] [--update-lock])" ;;
   esac
+  shift
 done
+arch_setup "$ARCH"
+# Each architecture builds in its own directory, so two builds can run at once.
+BUILD="$ISO_DIR/build/$ARCH"
+
+need_tools apt-get apt-cache dpkg-deb readelf xz zstd cpio mksquashfs xorriso sha256sum flock
 
 mkdir -p "$BUILD" "$CACHE"
 apt_setup
 if [ -s "$LOCK" ] && [ -z "$UPDATE_LOCK" ] && ! lock_matches_list; then
-  die "packages.txt and packages.lock name different packages: run bash iso/build.sh --update-lock"
+  die "packages.txt and $(basename "$LOCK") name different packages: run bash iso/build.sh --update-lock --arch $DEB_ARCH"
 fi
 if [ -n "$UPDATE_LOCK" ] || [ ! -s "$LOCK" ]; then
   apt_update; APT_UPDATED=1
   resolved=$(apt_resolve)
   if [ -s "$LOCK" ] && [ "$(grep -v '^#' "$LOCK")" = "$resolved" ]; then
-    log "packages.lock is current"
+    log "$(basename "$LOCK") is current"
   else
     {
-      echo "# Exact Debian 13 package versions the guest image is built from (build.sh --update-lock)."
+      echo "# Exact Debian 13 $DEB_ARCH package versions the guest image is built from (build.sh --update-lock --arch $DEB_ARCH)."
       echo "# source-date-epoch: $(date +%s)"
       printf '%s\n' "$resolved"
     } >"$LOCK.tmp" && mv "$LOCK.tmp" "$LOCK"
@@ -59,7 +65,7 @@ if [ -n "$UPDATE_LOCK" ] || [ ! -s "$LOCK" ]; then
   fi
 fi
 SOURCE_DATE_EPOCH=$(sed -n 's/^# source-date-epoch: //p' "$LOCK")
-[ -n "$SOURCE_DATE_EPOCH" ] || die "packages.lock has no source-date-epoch line"
+[ -n "$SOURCE_DATE_EPOCH" ] || die "$(basename "$LOCK") has no source-date-epoch line"
 export SOURCE_DATE_EPOCH
 apt_fetch_locked
 
@@ -74,11 +80,15 @@ while read -r line; do
   deb=$(deb_file "$line")
   case "$line" in
     linux-image-*) dpkg-deb -x "$deb" "$KROOT" ;;
+    # 465 MB of emulators for every target: only the one binfmt uses is unpacked
+    qemu-user=*) dpkg-deb --fsys-tarfile "$deb" | tar -C "$PKGROOT" -x "./usr/bin/qemu-$BINFMT_TARGET" ||
+      die "qemu-user has no usr/bin/qemu-$BINFMT_TARGET" ;;
     *) dpkg-deb -x "$deb" "$PKGROOT" ;;
   esac
 done <"$LOCK"
 KVER=$(ls "$KROOT/usr/lib/modules")
 BUSYBOX="$PKGROOT/usr/bin/busybox"
+tool_busybox_setup
 DOCKER_VERSION=$(sed -n 's/^docker\.io=\([0-9.]*\).*/\1/p' "$LOCK")
 GUEST_VERSION=$(sed -n 's/^ *"version": "\(.*\)",/\1/p' "$ISO_DIR/../package.json" | head -n1)
 VERSION_LINE="skiff-guest $GUEST_VERSION docker $DOCKER_VERSION kernel ${KVER%%+*}"
@@ -104,5 +114,6 @@ log "squashfs ($SQUASHFS_COMP, block $SQUASHFS_BLOCK)"
 squashfs_build
 log "iso"
 iso_build
-log "done: $OUT/skiff-amd64.iso $(du -m "$OUT/skiff-amd64.iso" | cut -f1) MB"
+testroot_build
+log "done: $OUT/$ISO_NAME $(du -m "$OUT/$ISO_NAME" | cut -f1) MB"
 cat "$OUT/SHA256SUMS"

@@ -5,7 +5,10 @@ APT_SUITE=trixie
 
 apt_setup() {
   local etc="$BUILD/apt"
-  mkdir -p "$etc" "$CACHE/apt/lists/partial" "$CACHE/apt/archives/partial" "$CACHE/debs"
+  # amd64 keeps the lists where they always were; every other architecture has its own.
+  APT_STATE="$CACHE/apt"
+  [ "$DEB_ARCH" = amd64 ] || APT_STATE="$CACHE/apt-$DEB_ARCH"
+  mkdir -p "$etc" "$APT_STATE/lists/partial" "$APT_STATE/archives/partial" "$CACHE/debs"
   cat >"$etc/sources.list" <<SRC
 deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $APT_SUITE main
 deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security $APT_SUITE-security main
@@ -15,34 +18,49 @@ SRC
     -o "Dir::Etc::SourceParts=/dev/null"
     -o "Dir::Etc::Preferences=/dev/null"
     -o "Dir::Etc::PreferencesParts=/dev/null"
-    -o "Dir::State::Lists=$CACHE/apt/lists"
+    -o "Dir::State::Lists=$APT_STATE/lists"
     -o "Dir::State::status=/dev/null"
-    -o "Dir::Cache=$CACHE/apt"
-    -o "APT::Architecture=amd64"
-    -o "APT::Architectures::=amd64"
+    -o "Dir::Cache=$APT_STATE"
+    -o "APT::Architecture=$DEB_ARCH"
+    -o "APT::Architectures::=$DEB_ARCH"
     -o "Debug::NoLocking=1"
     -o "APT::Sandbox::User=root"
   )
 }
 
 apt_update() {
-  log "apt update ($APT_SUITE, private lists in $CACHE/apt)"
+  log "apt update ($APT_SUITE $DEB_ARCH, private lists in $APT_STATE)"
   retry apt-get "${APT_OPTS[@]}" -qq update || die "apt-get update failed for $APT_SUITE"
 }
 
-# Package names from packages.txt, with each "meta" name replaced by the
+# packages.txt's lines that apply to this architecture, "@ARCH@" filled in:
+# "name" or "name meta".
+package_lines() {
+  local name flags
+  while read -r name flags; do
+    case "$name" in ''|'#'*) continue ;; esac
+    case " $flags " in
+      *" meta "*) ;;
+      "  ") ;;
+      *" $DEB_ARCH "*) flags="" ;;
+      *) continue ;;
+    esac
+    echo "${name//@ARCH@/$DEB_ARCH}${flags:+ $flags}"
+  done <"$ISO_DIR/packages.txt"
+}
+
+# Package names for this architecture, with each "meta" name replaced by the
 # kernel package it depends on.
 package_names() {
   local name flag dep
   while read -r name flag; do
-    case "$name" in ''|'#'*) continue ;; esac
     if [ "$flag" = meta ]; then
       dep=$(apt-cache "${APT_OPTS[@]}" depends "$name" | sed -n 's/^ *Depends: \(linux-image-[^ ]*\)$/\1/p' | head -n1)
       [ -n "$dep" ] || die "cannot resolve $name to a kernel package"
       name=$dep
     fi
     echo "$name"
-  done <"$ISO_DIR/packages.txt"
+  done < <(package_lines)
 }
 
 # Resolves packages.txt to name=version lines (current candidates), sorted.
@@ -62,7 +80,7 @@ apt_resolve() {
 # counts as any linux-image-*).
 lock_matches_list() {
   local want have
-  want=$(grep -v '^ *#' "$ISO_DIR/packages.txt" | awk 'NF { print ($2 == "meta") ? "linux-image" : $1 }' | LC_ALL=C sort)
+  want=$(package_lines | awk '{ print ($2 == "meta") ? "linux-image" : $1 }' | LC_ALL=C sort)
   have=$(grep -v '^#' "$LOCK" | sed 's/=.*//; s/^linux-image-.*/linux-image/' | LC_ALL=C sort)
   [ "$want" = "$have" ]
 }
@@ -71,7 +89,12 @@ lock_matches_list() {
 deb_file() {
   local name=${1%%=*} ver=${1#*=}
   local pattern="${name}_${ver//:/%3a}_"
-  ls "$CACHE/debs/$pattern"*.deb 2>/dev/null | head -n1
+  # the cache holds every architecture's packages side by side
+  local f
+  for f in "$CACHE/debs/$pattern$DEB_ARCH.deb" "$CACHE/debs/${pattern}all.deb"; do
+    [ -e "$f" ] && { echo "$f"; return 0; }
+  done
+  return 0
 }
 
 # Downloads every locked package missing from the cache (exact versions).
@@ -84,8 +107,12 @@ apt_fetch_locked() {
   [ ${#missing[@]} -eq 0 ] && { log "all packages cached in $CACHE/debs"; return 0; }
   [ -n "${APT_UPDATED:-}" ] || { apt_update; APT_UPDATED=1; }
   log "downloading ${#missing[@]} packages"
+  # Builds of both architectures may run at once and share Architecture: all packages.
+  exec 9>"$CACHE/debs/.download.lock"
+  flock 9
   (cd "$CACHE/debs" && retry apt-get "${APT_OPTS[@]}" -qq download "${missing[@]}") ||
-    die "download failed; if a locked version left the registry, run: bash iso/build.sh --update-lock"
+    die "download failed; if a locked version left the registry, run: bash iso/build.sh --update-lock --arch $DEB_ARCH"
+  flock -u 9
   for line in "${missing[@]}"; do
     [ -n "$(deb_file "$line")" ] || die "downloaded $line but cannot find its .deb"
   done

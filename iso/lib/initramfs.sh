@@ -7,7 +7,7 @@ initramfs_build() {
   mkdir -p "$dir"/{bin,dev,proc,sys,etc,media,newroot,usr/lib}
   ln -s usr/lib "$dir/lib"
   cp "$BUSYBOX" "$dir/bin/busybox"
-  for applet in $("$BUSYBOX" --list | LC_ALL=C sort); do
+  for applet in $(busybox_applets | sed 's,.*/,,' | LC_ALL=C sort); do
     [ "$applet" = busybox ] || ln -s busybox "$dir/bin/$applet"
   done
   # shellcheck disable=SC2046 # one module name per word
@@ -15,6 +15,7 @@ initramfs_build() {
   modules_list initramfs | tr '\n' ' ' >"$dir/etc/modules-initramfs"
   modules_list fallback | tr '\n' ' ' >"$dir/etc/modules-fallback"
   printf '%s\n' "$VOLID" >"$dir/etc/skiff-volid"
+  printf '%s\n' "$CONSOLE" >"$dir/etc/skiff-console"
   install -m 755 "$ISO_DIR/guest/initramfs/init" "$dir/init"
   fix_mtimes "$dir"
   (cd "$dir" && find . -mindepth 1 | LC_ALL=C sort |

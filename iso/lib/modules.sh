@@ -14,7 +14,7 @@ modules_index_full() {
     return 0
   fi
   log "indexing all modules of $kver (once per kernel)"
-  "$BUSYBOX" depmod -b "$kroot" "$kver" || die "depmod failed on the kernel package"
+  "$TOOL_BUSYBOX" depmod -b "$kroot" "$kver" || die "depmod failed on the kernel package"
   mkdir -p "$CACHE/modindex"
   cp "$MOD_DEP" "$cached.tmp" && mv "$cached.tmp" "$cached"
 }
@@ -44,7 +44,10 @@ modules_install() {
   local out="$dest/usr/lib/modules/$kver" rel
   mkdir -p "$out"
   cp "$src/modules.builtin" "$src/modules.builtin.modinfo" "$src/modules.order" "$out/"
-  for rel in $(module_closure "$@"); do
+  local closure
+  # (assigned first: a failure inside a for-list substitution would be ignored)
+  closure=$(module_closure "$@")
+  for rel in $closure; do
     mkdir -p "$out/$(dirname "$rel")"
     case "$rel" in
       *.xz) xz -dc "$src/$rel" >"$out/${rel%.xz}" ;;
@@ -52,10 +55,11 @@ modules_install() {
     esac
   done
   [ -e "$dest/lib" ] || ln -s usr/lib "$dest/lib"
-  "$BUSYBOX" depmod -b "$dest" "$kver" || die "depmod failed for $dest"
+  "$TOOL_BUSYBOX" depmod -b "$dest" "$kver" || die "depmod failed for $dest"
 }
 
-# Module names from modules.txt for the given kinds (initramfs, boot, extra, dir).
+# Module names from modules.txt for the given kinds (initramfs, boot, extra, dir),
+# for this architecture (a line may end with the architectures it is for).
 modules_list() {
   local kind
   for kind in "$@"; do
@@ -64,7 +68,7 @@ modules_list() {
         (cd "$(dirname "$MOD_DEP")/kernel" && find "$d" -name '*.ko*' | sed 's,.*/,,; s,\.ko.*,,')
       done
     else
-      awk -v k="$kind" '$1 == k { print $2 }' "$ISO_DIR/modules.txt"
+      awk -v k="$kind" -v a="$DEB_ARCH" '$1 == k && (NF < 3 || index(" " substr($0, index($0, $3)) " ", " " a " ")) { print $2 }' "$ISO_DIR/modules.txt"
     fi
   done
 }

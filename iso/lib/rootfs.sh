@@ -2,8 +2,6 @@
 # the guest runs, the shared libraries they need (by DT_NEEDED), busybox for
 # everything else, and the guest's own files from iso/guest/rootfs.
 
-MULTIARCH=usr/lib/x86_64-linux-gnu
-
 # Copies paths (relative to $PKGROOT) into $ROOT, keeping symlinks and
 # taking what a relative symlink points to as well.
 take() {
@@ -55,7 +53,7 @@ rootfs_assemble() {
   ln -s ../proc/self/mounts "$ROOT/etc/mtab"
   chmod 1777 "$ROOT/tmp"; chmod 700 "$ROOT/root"
 
-  take usr/lib64/ld-linux-x86-64.so.2 "$MULTIARCH/ld-linux-x86-64.so.2"
+  take "$LDSO" "$MULTIARCH/${LDSO##*/}"
   # engine
   take usr/sbin/dockerd usr/sbin/docker-proxy usr/bin/containerd usr/bin/containerd-shim-runc-v2 \
        usr/bin/runc usr/bin/tini-static
@@ -74,6 +72,8 @@ rootfs_assemble() {
   take usr/sbin/mke2fs usr/sbin/e2fsck usr/sbin/tune2fs usr/sbin/resize2fs usr/sbin/dumpe2fs etc/mke2fs.conf
   ln -s mke2fs "$ROOT/usr/sbin/mkfs.ext4"; ln -s e2fsck "$ROOT/usr/sbin/fsck.ext4"
   take usr/bin/socat
+  # binfmt_misc: the one user-mode emulator for the other architecture (static, no libraries)
+  take "usr/bin/qemu-$BINFMT_TARGET"
   # data
   take etc/protocols etc/services
   mkdir -p "$ROOT/etc/ssl/certs"
@@ -84,7 +84,7 @@ rootfs_assemble() {
   # busybox provides every other command, without shadowing a real one
   take usr/bin/busybox
   local applet
-  "$PKGROOT/usr/bin/busybox" --list-full | LC_ALL=C sort | while read -r applet; do
+  busybox_applets | LC_ALL=C sort | while read -r applet; do
     case "$applet" in
       bin/*|sbin/*) applet="usr/$applet" ;;
       linuxrc) continue ;;
@@ -99,4 +99,6 @@ rootfs_assemble() {
   chmod 600 "$ROOT/etc/shadow"
   printf '%s\n' "$VERSION_LINE" >"$ROOT/etc/skiff-version"
   printf 'IPTABLES_BACKEND=%s\n' "$IPTABLES_BACKEND" >"$ROOT/etc/skiff-build.env"
+  printf '%s\n' "$CONSOLE" >"$ROOT/etc/skiff/console"
+  printf '%s\n' "$BINFMT_LINE" >"$ROOT/etc/skiff/binfmt"
 }

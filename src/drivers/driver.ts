@@ -27,6 +27,8 @@ export interface MachineSpec {
   /** The guest ISO, already resolved and verified (usually in the image cache). */
   isoPath: string;
   shares: Share[];
+  /** Run the other architecture's executables through the guest's user-mode emulator (binfmt_misc). */
+  binfmt?: boolean;
 }
 
 export type { SshEndpoint };

@@ -32,6 +32,8 @@ export const MachineConfigSchema = z.object({
     path: z.string(),
   }),
   shares: z.array(ShareSchema).default([]),
+  /** Images of the other architecture run through binfmt_misc + QEMU user mode; applied at each start. */
+  binfmt: z.boolean().default(false),
   createdAt: z.string(),
 });
 export type MachineConfig = z.infer<typeof MachineConfigSchema>;
@@ -50,6 +52,7 @@ export const UserSettingsSchema = z
     iso: z.string().min(1),
     checksum: z.string(),
     shares: z.union([z.array(z.union([z.string(), ShareSchema])), z.literal(false)]),
+    binfmt: z.boolean(),
   })
   .partial()
   .strict();

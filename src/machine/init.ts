@@ -37,6 +37,7 @@ export function buildConfig(name: string, settings: UserSettings, image: Resolve
     cpus: settings.cpus ?? d.cpus,
     ...sizes,
     shares: resolveShares(settings.shares, d.shares),
+    binfmt: settings.binfmt ?? false,
     createdAt: new Date().toISOString(),
     ...(image ? { image: { source: image.source, sha256: image.sha256, path: image.path } } : {}),
   };
@@ -72,7 +73,7 @@ export async function initMachine(req: InitRequest, opts: { orLoad?: boolean } =
     if (await exists(paths.dir)) await clearLeftover(machine);
     try {
       await mkdir(paths.dir, { recursive: true, mode: 0o700 });
-      await writeKeys(paths, req.name);
+      await writeKeys(paths, req.name, config.binfmt);
       await machine.driver.create();
       await saveMachineConfig(paths.config, config);
     } catch (e) {
@@ -100,7 +101,7 @@ async function clearLeftover(machine: Machine): Promise<void> {
   await rm(machine.paths.dir, { recursive: true, force: true });
 }
 
-async function writeKeys(paths: MachinePaths, name: string): Promise<void> {
+async function writeKeys(paths: MachinePaths, name: string, binfmt: boolean): Promise<void> {
   const user = generateEd25519(`skiff@${name}`);
   const host = generateEd25519(`skiff-guest-${name}`);
   await writeFile(paths.sshKey, user.private, { mode: 0o600 });
@@ -111,6 +112,8 @@ async function writeKeys(paths: MachinePaths, name: string): Promise<void> {
     authorizedKeys: user.public,
     hostKeyPrivate: host.private,
     hostKeyPublic: host.public,
-    settings: { SKIFF_HOSTNAME: name },
+    // SKIFF_BINFMT for drivers that cannot pass a kernel command line (VirtualBox);
+    // QEMU passes skiff.binfmt= at every start, which wins.
+    settings: { SKIFF_HOSTNAME: name, ...(binfmt ? { SKIFF_BINFMT: '1' } : {}) },
   });
 }

@@ -48,6 +48,7 @@ export function specFor(paths: MachinePaths, config: MachineConfig): MachineSpec
     arch: config.arch,
     isoPath: config.image.path,
     shares: sharesFor(config),
+    binfmt: config.binfmt,
   };
 }
 

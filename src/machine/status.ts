@@ -10,6 +10,8 @@ export interface MachineStatus {
   state: VmState;
   driver: string;
   arch: string;
+  /** Images of the other architecture run through binfmt_misc (applied at the next start). */
+  binfmt: boolean;
   accelerator?: string;
   cpus: number;
   memoryMiB: number;
@@ -39,6 +41,7 @@ export async function machineStatus(m: Machine): Promise<MachineStatus> {
     state,
     driver: m.config.driver,
     arch: m.config.arch,
+    binfmt: m.config.binfmt,
     ...(info.accelerator ? { accelerator: info.accelerator } : {}),
     cpus: m.config.cpus,
     memoryMiB: m.config.memoryMiB,

@@ -5,13 +5,14 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skiff } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
-import { BUILT_ISO, removeSuiteMachine, requireArtifacts, STATIC_BUSYBOX } from '../helpers/e2e.js';
+import { BUILT_ISO, BUSYBOX_ROOTFS_ARM64, removeSuiteMachine, requireArtifacts, STATIC_BUSYBOX } from '../helpers/e2e.js';
 
 /**
  * issue 4: a new user's whole path with the real ISO, the real QEMU (TCG here) and
  * the host's real docker CLI: init, start, shellinit, docker build/run/commit/tag/
  * import/volumes, stop, start (data kept), delete (nothing left). One machine for
- * the whole file, booted twice, to keep CI's boot count low.
+ * the whole file, booted twice, to keep CI's boot count low. The machine has
+ * binfmt on (issue 11), so an arm64 image runs on this amd64 guest too.
  */
 const ISO = BUILT_ISO;
 const BUSYBOX = STATIC_BUSYBOX;
@@ -32,7 +33,7 @@ async function run(args: string[], timeoutMs?: number) {
   return r;
 }
 
-beforeAll(() => requireArtifacts());
+beforeAll(() => requireArtifacts({ iso: true, busybox: true, arm64: true }));
 
 afterAll(async () => {
   await removeSuiteMachine(env, [root, env.SKIFF_RUNTIME_DIR!]);
@@ -42,9 +43,9 @@ describe('a machine from init to delete', () => {
   it('init creates the machine from the local ISO', async () => {
     mkdirSync(share);
     writeFileSync(path.join(share, 'from-host.txt'), 'written on the host\n');
-    const r = await run(['init', '--iso', ISO, '--cpus', '2', '--memory', '2G', '--disk', '8G', '--share', share, '--json']);
+    const r = await run(['init', '--iso', ISO, '--cpus', '2', '--memory', '2G', '--disk', '8G', '--share', share, '--binfmt', '--json']);
     const out = JSON.parse(r.stdout);
-    expect(out).toMatchObject({ name: 'default', driver: 'qemu', cpus: 2, memoryMiB: 2048, diskGiB: 8 });
+    expect(out).toMatchObject({ name: 'default', driver: 'qemu', arch: 'x86_64', binfmt: true, cpus: 2, memoryMiB: 2048, diskGiB: 8 });
     expect(statSync(path.join(env.SKIFF_HOME!, 'machines/default/id_ed25519')).mode & 0o777).toBe(0o600);
   });
 
@@ -111,6 +112,16 @@ describe('a machine from init to delete', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim()).toBe('imported ok');
   }, 120_000);
+
+  it('with binfmt on, an arm64 image runs on this amd64 guest and prints aarch64', async () => {
+    let r = await docker(dockerHost, ['import', '--platform', 'linux/arm64', BUSYBOX_ROOTFS_ARM64, 'skiff-e2e/bb-arm64:1']);
+    expect(r.code, r.stderr).toBe(0);
+    r = await docker(dockerHost, ['run', '--rm', '--platform', 'linux/arm64', 'skiff-e2e/bb-arm64:1', '/bin/uname', '-m']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('aarch64');
+    const s = JSON.parse((await run(['status', '--json'])).stdout);
+    expect(s).toMatchObject({ arch: 'x86_64', binfmt: true });
+  }, 180_000);
 
   it('writes to a named volume', async () => {
     let r = await docker(dockerHost, ['volume', 'create', 'skiff-e2e-vol']);

@@ -122,6 +122,23 @@ describe('ImageStore with local files (offline)', () => {
     expect(img.path.startsWith(cacheDir)).toBe(true);
   });
 
+  it("with both builds in iso/out, each architecture's store takes its own image and checksum line", async () => {
+    const { root, cacheDir } = await setup();
+    const repoIsoDir = path.join(root, 'iso', 'out');
+    await mkdir(repoIsoDir, { recursive: true });
+    const armIso = fakeIso(200 * 1024, 64);
+    await writeFile(path.join(repoIsoDir, 'skiff-amd64.iso'), iso);
+    await writeFile(path.join(repoIsoDir, 'skiff-arm64.iso'), armIso);
+    await writeFile(path.join(repoIsoDir, 'SHA256SUMS'), sha256sums({ 'skiff-amd64.iso': iso, 'skiff-arm64.iso': armIso }));
+    const releaseUrl = `http://127.0.0.1:${await closedPort()}/x.iso`;
+    const arm = await testStore(cacheDir, { repoIsoDir, releaseUrl, arch: 'aarch64' }).store.resolve({});
+    expect(arm).toMatchObject({ sha256: sha256(armIso), source: 'local build' });
+    expect(path.basename(arm.path)).toBe('skiff-arm64.iso');
+    const amd = await testStore(cacheDir, { repoIsoDir, releaseUrl, arch: 'x86_64' }).store.resolve({});
+    expect(amd).toMatchObject({ sha256: isoHex, source: 'local build' });
+    expect(path.basename(amd.path)).toBe('skiff-amd64.iso');
+  });
+
   it('an aarch64 store names its image skiff-arm64.iso', async () => {
     const { cacheDir, src } = await setup();
     const { store } = testStore(cacheDir, { arch: 'aarch64' });

@@ -39,12 +39,18 @@ describe('settings', () => {
     const c = buildConfig('dev', { cpus: 4, memory: '4G', disk: '30G', driver: 'virtualbox' }, undefined);
     expect(c).toMatchObject({ name: 'dev', cpus: 4, memoryMiB: 4096, diskGiB: 30, driver: 'virtualbox' });
   });
+  it('binfmt is off unless asked for; --arch and --binfmt reach the config', () => {
+    expect(buildConfig('x', {}, undefined).binfmt).toBe(false);
+    const c = buildConfig('x', validateUserSettings({ arch: 'aarch64', binfmt: true }, 'options'), undefined);
+    expect(c).toMatchObject({ arch: 'aarch64', binfmt: true });
+  });
   it.each([
     [{ cpus: 0 }, /cpus/],
     [{ cpus: 'many' }, /cpus/],
     [{ cpus: 65 }, /cpus/],
     [{ driver: 'hyperv' }, /driver/],
     [{ arch: 'mips' }, /arch/],
+    [{ binfmt: 'yes' }, /binfmt/],
     [{ colour: 'red' }, /colour|unrecognized/i],
   ])('refuses %j', (raw, re) => expect(() => validateUserSettings(raw, 'options')).toThrow(re));
   it.each([
@@ -99,6 +105,7 @@ describe('stored config', () => {
     diskGiB: 20,
     image: { source: 'local build', sha256: 'a'.repeat(64), path: '/x/skiff-amd64.iso' },
     shares: [],
+    binfmt: false,
     createdAt: '2026-11-25T00:00:00.000Z',
   };
   it('round-trips', async () => {
@@ -113,6 +120,18 @@ describe('stored config', () => {
     const f = path.join(dir, 'broken.yaml');
     writeFileSync(f, text);
     await expect(loadMachineConfig(f, 'dev')).rejects.toThrow(re);
+  });
+  it('a config written before binfmt existed loads with binfmt off', async () => {
+    const f = path.join(dir, 'old.yaml');
+    const { binfmt: _, ...old } = config;
+    writeFileSync(f, JSON.stringify(old));
+    expect((await loadMachineConfig(f, 'dev')).binfmt).toBe(false);
+  });
+  it('keeps binfmt: true and arch aarch64 through save and load', async () => {
+    const f = path.join(dir, 'arm.yaml');
+    const arm: MachineConfig = { ...config, arch: 'aarch64', binfmt: true };
+    await saveMachineConfig(f, arm);
+    expect(await loadMachineConfig(f, 'dev')).toMatchObject({ arch: 'aarch64', binfmt: true });
   });
   it('a missing config means the machine does not exist', async () => {
     await expect(loadMachineConfig(path.join(dir, 'none.yaml'), 'none')).rejects.toThrow(/machine "none" does not exist/);

@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { buildQemuArgv, type QemuArgvInput } from '../../src/drivers/qemu/argv.js';
+import { buildQemuArgv, cpuModel, type QemuArgvInput } from '../../src/drivers/qemu/argv.js';
+import { withBinfmt } from '../../src/drivers/qemu/driver.js';
 
 const base: QemuArgvInput = {
   name: 'default',
   arch: 'x86_64',
   accel: 'tcg',
+  qemuVersion: '7.2.22',
   cpus: 2,
   memoryMiB: 2048,
   kernel: '/m/driver/boot/vmlinuz',
@@ -68,11 +70,14 @@ describe('buildQemuArgv', () => {
     }
   });
 
-  it('aarch64 uses the virt machine', () => {
-    const a = buildQemuArgv({ ...base, arch: 'aarch64' });
-    expect(values(a, '-machine')).toEqual(['virt']);
-    expect(values(a, '-cpu')).toEqual(['max']);
+  it('aarch64 uses the virt machine with the newest GIC, PCI virtio devices and the first serial (PL011)', () => {
+    const a = buildQemuArgv({ ...base, arch: 'aarch64', append: 'console=ttyAMA0 quiet' });
+    expect(values(a, '-machine')).toEqual(['virt,gic-version=max']);
+    expect(values(a, '-cpu')).toEqual(['max,pauth-impdef=on']);
     expect(values(a, '-drive')).toHaveLength(2);
+    expect(values(a, '-device')).toEqual(['virtio-net-pci,netdev=n0', 'virtio-rng-pci']);
+    expect(values(a, '-serial')).toEqual(['file:/m/console.log']);
+    expect(values(a, '-append')).toEqual(['console=ttyAMA0 quiet']);
   });
 
   it('adds one virtfs per share, read-only where asked', () => {
@@ -98,5 +103,31 @@ describe('buildQemuArgv', () => {
 
   it('omits -daemonize when asked to stay in the foreground', () => {
     expect(buildQemuArgv({ ...base, daemonize: false })).not.toContain('-daemonize');
+  });
+});
+
+describe('cpuModel', () => {
+  it('takes the host CPU with a hypervisor, whatever the architecture', () => {
+    expect(cpuModel('x86_64', 'kvm', '7.2.0')).toBe('host');
+    expect(cpuModel('aarch64', 'hvf', '9.1.0')).toBe('host');
+  });
+  it('x86_64 under TCG: max', () => {
+    expect(cpuModel('x86_64', 'tcg', '7.2.0')).toBe('max');
+  });
+  it('aarch64 under TCG: max with the cheap pointer-auth cipher where QEMU has it, else cortex-a72', () => {
+    expect(cpuModel('aarch64', 'tcg', '7.2.22')).toBe('max,pauth-impdef=on');
+    expect(cpuModel('aarch64', 'tcg', '10.0.3')).toBe('max,pauth-impdef=on');
+    expect(cpuModel('aarch64', 'tcg', '6.0')).toBe('max,pauth-impdef=on');
+    expect(cpuModel('aarch64', 'tcg', '5.2.0')).toBe('cortex-a72');
+  });
+});
+
+describe('withBinfmt', () => {
+  it('appends skiff.binfmt=1 or =0 so the config decides at every start', () => {
+    expect(withBinfmt('console=ttyS0 quiet', true)).toBe('console=ttyS0 quiet skiff.binfmt=1');
+    expect(withBinfmt('console=ttyS0 quiet', false)).toBe('console=ttyS0 quiet skiff.binfmt=0');
+  });
+  it("replaces an image's own value instead of adding a second one", () => {
+    expect(withBinfmt('console=ttyAMA0 skiff.binfmt=1 panic=5', false)).toBe('console=ttyAMA0 panic=5 skiff.binfmt=0');
   });
 });

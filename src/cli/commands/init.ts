@@ -7,6 +7,7 @@ export interface InitArgs extends GlobalArgs {
   disk?: string;
   driver?: string;
   arch?: string;
+  binfmt?: boolean;
   iso?: string;
   checksum?: string;
   share?: string[];
@@ -22,6 +23,7 @@ export function initOptions<T>(y: Argv<T>) {
     .option('disk', { type: 'string', describe: 'data disk size, e.g. 20G (default 20G)' })
     .option('driver', { type: 'string', describe: 'hypervisor: qemu | virtualbox (default qemu)' })
     .option('arch', { type: 'string', describe: "guest architecture: x86_64 | aarch64 (default: the host's)" })
+    .option('binfmt', { type: 'boolean', describe: 'run images of the other architecture (QEMU user mode in the guest; default off)' })
     .option('iso', { type: 'string', describe: 'guest image: URL or path (default: SKIFF_ISO_URL, a local build, the release)' })
     .option('checksum', { type: 'string', describe: 'expected image checksum, sha256:HEX' })
     .option('share', { type: 'string', array: true, describe: 'host folder visible in the guest: HOST[:GUEST][:ro] (default: your home)' })
@@ -52,8 +54,8 @@ export const initCommand: CommandModule<GlobalArgs, InitArgs> = {
       resolveImage: (src) => resolveImageWithProgress(home, out, src),
     });
     out.result(
-      { name: m.name, driver: m.config.driver, arch: m.config.arch, cpus: m.config.cpus, memoryMiB: m.config.memoryMiB, diskGiB: m.config.diskGiB, image: m.config.image },
-      () => `Created machine "${m.name}" (${m.config.driver}, ${m.config.cpus} CPUs, ${m.config.memoryMiB} MiB, ${m.config.diskGiB} GiB disk).\nStart it with: skiff start${machineFlag(m.name)}`,
+      { name: m.name, driver: m.config.driver, arch: m.config.arch, binfmt: m.config.binfmt, cpus: m.config.cpus, memoryMiB: m.config.memoryMiB, diskGiB: m.config.diskGiB, image: m.config.image },
+      () => `Created machine "${m.name}" (${m.config.driver}, ${m.config.arch}${m.config.binfmt ? ' + binfmt' : ''}, ${m.config.cpus} CPUs, ${m.config.memoryMiB} MiB, ${m.config.diskGiB} GiB disk).\nStart it with: skiff start${machineFlag(m.name)}`,
     );
   }),
 };

@@ -14,7 +14,7 @@ export const statusCommand: CommandModule<GlobalArgs, GlobalArgs> = {
         ['Machine', s.name],
         ['State', s.state],
         ['Driver', `${s.driver}${s.accelerator ? ` (${s.accelerator})` : ''}`],
-        ['Arch', s.arch],
+        ['Arch', `${s.arch}${s.binfmt ? ` (+ ${s.arch === 'x86_64' ? 'aarch64' : 'x86_64'} images through binfmt)` : ''}`],
         ['CPUs', String(s.cpus)],
         ['Memory', `${s.memoryMiB} MiB`],
         ['Disk', `${s.diskGiB} GiB`],

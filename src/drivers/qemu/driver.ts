@@ -124,11 +124,12 @@ export class QemuDriver implements Driver {
         name: this.spec.name,
         arch: this.spec.arch,
         accel: verdict.accel,
+        qemuVersion: version,
         cpus: this.spec.cpus,
         memoryMiB: this.spec.memoryMiB,
         kernel: boot.kernel,
         initrd: boot.initrd,
-        append: withRebootOnPanic(boot.cmdline),
+        append: withBinfmt(withRebootOnPanic(boot.cmdline), this.spec.binfmt ?? false),
         dataDisk: this.dataDisk,
         isoPath: this.isoPath,
         sshPort,
@@ -384,6 +385,16 @@ export function foldRunStatus(status: string | undefined): VmState {
  */
 export function withRebootOnPanic(cmdline: string): string {
   return /(^|\s)panic=/.test(cmdline) ? cmdline : `${cmdline} panic=5`.trim();
+}
+
+/**
+ * skiff.binfmt=1|0 tells the guest whether to register the other architecture's
+ * emulator. It is passed at every start so the machine's config is the truth,
+ * whatever the data disk's settings.env says; an image's own value is replaced.
+ */
+export function withBinfmt(cmdline: string, on: boolean): string {
+  const rest = cmdline.split(/\s+/).filter((w) => w !== '' && !w.startsWith('skiff.binfmt='));
+  return [...rest, `skiff.binfmt=${on ? 1 : 0}`].join(' ');
 }
 
 export function portFromCommandLine(cmd: string): number | undefined {
