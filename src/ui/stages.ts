@@ -16,19 +16,29 @@ export class StageReporter {
     private readonly interactive: boolean,
     private readonly color: boolean,
     private readonly ora: OraFactory | undefined,
+    private readonly stream: NodeJS.WriteStream,
   ) {}
 
-  /** ora (and its dependencies) is loaded only when a spinner will be shown. */
-  static async create(interactive: boolean, color: boolean): Promise<StageReporter> {
-    const ora = interactive ? (await import('ora')).default : undefined;
-    return new StageReporter(interactive, color, ora);
+  /**
+   * ora (and its dependencies) is loaded only when a spinner will be shown. A
+   * terminal that reports no width (a pty nobody sized, e.g. `script` in CI) gets
+   * one plain line per stage instead: ora divides by the width to count the lines
+   * it must clear, and at width 0 every frame wrote megabytes.
+   */
+  static async create(interactive: boolean, color: boolean, stream: NodeJS.WriteStream = process.stderr): Promise<StageReporter> {
+    const spin = interactive && (stream.columns ?? 0) > 0;
+    const ora = spin ? (await import('ora')).default : undefined;
+    return new StageReporter(interactive, color, ora, stream);
   }
 
   stage(name: string, text = name): void {
     this.finishCurrent();
     this.current = { name, at: performance.now() };
-    if (!this.ora) return;
-    if (!this.spinner) this.spinner = this.ora({ text, stream: process.stderr, color: this.color ? 'cyan' : false, isEnabled: true }).start();
+    if (!this.ora) {
+      if (this.interactive) this.stream.write(`${text}...\n`);
+      return;
+    }
+    if (!this.spinner) this.spinner = this.ora({ text, stream: this.stream, color: this.color ? 'cyan' : false, isEnabled: true }).start();
     else this.spinner.text = text;
   }
 
@@ -42,20 +52,22 @@ export class StageReporter {
     if (!this.interactive) return;
     if (this.spinner) {
       this.spinner.clear();
-      process.stderr.write(text + '\n');
+      this.stream.write(text + '\n');
       this.spinner.render();
-    } else process.stderr.write(text + '\n');
+    } else this.stream.write(text + '\n');
   }
 
   succeed(text: string): void {
     this.finishCurrent();
     if (this.spinner) this.spinner.succeed(text);
+    else if (this.interactive) this.stream.write(`${text}\n`);
     this.spinner = undefined;
   }
 
   fail(text?: string): void {
     this.finishCurrent();
     if (this.spinner) this.spinner.fail(text);
+    else if (this.interactive && text !== undefined) this.stream.write(`${text}\n`);
     this.spinner = undefined;
   }
 
