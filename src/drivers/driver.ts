@@ -26,6 +26,18 @@ export interface MachineSpec {
   /** The guest ISO, already resolved and verified (usually in the image cache). */
   isoPath: string;
   shares: Share[];
+  /** A second NIC on a skiff private network (skiff init --network), if the machine is on one. */
+  privateNic?: PrivateNic;
+}
+
+/** Where a machine's second NIC plugs in; the guest configures it by its MAC. */
+export interface PrivateNic {
+  mac: string;
+  /** QEMU: UDP multicast group and port joined on 127.0.0.1. */
+  mcastGroup: string;
+  mcastPort: number;
+  /** VirtualBox: the internal network's name. */
+  intnet: string;
 }
 
 export interface SshEndpoint {

@@ -1,6 +1,7 @@
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { stopAgent } from '../agent/control.js';
+import { leaveNetworks } from '../network/membership.js';
 import { removeDockerContext } from '../shell/docker-context.js';
 import { processCommandLine } from '../util/process-alive.js';
 import { waitUntil } from '../util/wait-until.js';
@@ -22,6 +23,7 @@ export async function deleteUnloadableMachine(home: string, name: string): Promi
     await rm(paths.dir, { recursive: true, force: true });
     await rm(paths.runDir, { recursive: true, force: true });
     await removeDockerContext(name);
+    await leaveNetworks(home, name);
     return { killedVm };
   });
 }

@@ -48,6 +48,9 @@ export function specFor(paths: MachinePaths, config: MachineConfig): MachineSpec
     arch: config.arch,
     isoPath: config.image.path,
     shares: sharesFor(config),
+    ...(config.network
+      ? { privateNic: { mac: config.network.mac, mcastGroup: config.network.mcastGroup, mcastPort: config.network.mcastPort, intnet: config.network.intnet } }
+      : {}),
   };
 }
 
