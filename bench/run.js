@@ -4,6 +4,7 @@
  * bench/RESULTS.md. See bench/README.md for what each figure means.
  *
  *   node bench/run.js [--only size,shellinit,tunnel,warm,guest,cold] [--runs 3] [--out FILE]
+ *   node bench/run.js --only swarm [--runs 3]   # opt-in; merged into the saved results
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -11,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { guestTunnel } from './lib/guest-tunnel.js';
 import { alive, loadavg, started } from './lib/proc.js';
 import { BenchSkiff, root } from './lib/skiff.js';
+import { swarmBench } from './lib/swarm.js';
 import { machineInfo } from './lib/system.js';
 import { renderResults } from './report.js';
 import { coldBench, isoSize } from './sections/cold.js';
@@ -19,6 +21,8 @@ import { tunnelLoopbackBench } from './sections/tunnel-loopback.js';
 import { warmBench } from './sections/warm.js';
 
 const SECTIONS = ['size', 'shellinit', 'tunnel', 'warm', 'guest', 'cold'];
+// Not run by default (two guests, several minutes); `--only swarm` adds its figures to the saved results.
+const OPT_IN = ['swarm'];
 const { values: a } = parseArgs({
   options: {
     only: { type: 'string' },
@@ -30,6 +34,7 @@ const { values: a } = parseArgs({
     'guest-mb': { type: 'string', default: '32' },
     'shellinit-runs': { type: 'string', default: '40' },
     'warm-runs': { type: 'string', default: '10' },
+    'swarm-nodes': { type: 'string', default: '2' },
     'no-profile': { type: 'boolean', default: false },
     // Re-render RESULTS.md from a saved RESULTS.json (e.g. after editing ANALYSIS.md), measuring nothing.
     'render-only': { type: 'boolean', default: false },
@@ -42,7 +47,7 @@ if (a['render-only']) {
   process.exit(0);
 }
 const want = new Set(a.only ? a.only.split(',') : SECTIONS);
-for (const s of want) if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section ${s} (known: ${SECTIONS.join(', ')})`);
+for (const s of want) if (!SECTIONS.includes(s) && !OPT_IN.includes(s)) throw new Error(`--only: unknown section ${s} (known: ${[...SECTIONS, ...OPT_IN].join(', ')})`);
 const runs = Number(a.runs);
 const log = (m) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}`);
 
@@ -77,6 +82,24 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 
 res.machine = await machineInfo();
 await section('size', () => isoSize(a.iso));
+if (want.has('swarm')) {
+  const t0 = new Date().toISOString();
+  // Read before the part runs: section() saves its own results over the file.
+  const { readFile } = await import('node:fs/promises');
+  const saved = await readFile(jsonOut, 'utf8').then(JSON.parse, () => undefined);
+  await section('swarm', () => swarmBench({ iso: a.iso, nodes: Number(a['swarm-nodes']), runs, log }));
+  if ([...want].every((s) => OPT_IN.includes(s))) {
+    // Only opt-in parts ran: add them to the saved full run instead of replacing it.
+    if (saved) {
+      // A failed measure leaves the saved results as they were.
+      const merged = res.swarm ? { ...saved, swarm: res.swarm, swarmRun: { started: t0, finished: new Date().toISOString(), load: res.loads.at(-1)?.load } } : saved;
+      await writeFile(jsonOut, JSON.stringify(merged, null, 2) + '\n');
+      await writeFile(a.out, renderResults(merged, { ...a, ...merged.args }));
+      log(res.swarm ? `added the swarm figures to ${a.out}` : `swarm FAILED; ${a.out} unchanged`);
+      process.exit(res.swarm ? 0 : 1);
+    }
+  }
+}
 await section('tunnel', () => tunnelLoopbackBench({ mb: Number(a['tunnel-mb']), rounds: Number(a['tunnel-rounds']), rt: 500, log }));
 
 const needsMachine = ['shellinit', 'warm', 'guest', 'cold'].some((s) => want.has(s));

@@ -82,11 +82,13 @@ export function planSwarm(manager: { name: string; local: LocalSwarm }, workers:
 
 /**
  * Entries a node left behind when it left and joined again under a new ID: they
- * stay "down" for ever. `current` maps each machine to the node ID it has now.
+ * would stay "down" for ever (and look "ready" for a few seconds after the leave,
+ * until the manager notices). An engine has one node ID, so any other entry of
+ * that machine is stale. `current` maps each machine to the node ID it has now.
  */
 export function staleNodes(nodes: SwarmNode[], current: Map<string, string>): SwarmNode[] {
   return nodes.filter((n) => {
     const id = current.get(n.hostname);
-    return id !== undefined && n.id !== id && n.state !== 'ready';
+    return id !== undefined && id !== '' && n.id !== id;
   });
 }

@@ -48,9 +48,9 @@ describe('planSwarm', () => {
 });
 
 describe('staleNodes', () => {
-  it('finds the down entries of machines that now have another node ID, never a ready one or a stranger', () => {
-    const nodes = [node('M', 's-1'), node('OLD', 's-2', 'down'), node('NEW', 's-2'), node('X', 'elsewhere', 'down'), node('OLD3', 's-3', 'ready')];
-    expect(staleNodes(nodes, new Map([['s-2', 'NEW'], ['s-3', 'NEW3']])).map((n) => n.id)).toEqual(['OLD']);
+  it('finds the other entries of machines that now have another node ID (down, or still ready just after the leave), never a stranger', () => {
+    const nodes = [node('M', 's-1'), node('OLD', 's-2', 'down'), node('NEW', 's-2'), node('X', 'elsewhere', 'down'), node('OLD3', 's-3', 'ready'), node('NEW3', 's-3')];
+    expect(staleNodes(nodes, new Map([['s-2', 'NEW'], ['s-3', 'NEW3'], ['s-4', '']])).map((n) => n.id)).toEqual(['OLD', 'OLD3']);
   });
 });
 
