@@ -7,17 +7,22 @@ export interface LocalSwarm {
   nodeId: string;
   /** True on a manager. */
   controlAvailable: boolean;
-  /** The swarm it belongs to (Cluster.ID), when it is in one. */
+  /** The swarm it belongs to (Cluster.ID): only a manager's engine reports it. */
   clusterId?: string;
+  /** Node IDs of the managers it knows (RemoteManagers): how a worker says whose swarm it is in. */
+  managers: string[];
 }
 
 export function localSwarmOf(info: unknown): LocalSwarm {
-  const s = (info as { Swarm?: { LocalNodeState?: string; NodeID?: string; ControlAvailable?: boolean; Cluster?: { ID?: string } } }).Swarm ?? {};
+  const s =
+    (info as { Swarm?: { LocalNodeState?: string; NodeID?: string; ControlAvailable?: boolean; Cluster?: { ID?: string }; RemoteManagers?: Array<{ NodeID?: string }> | null } })
+      .Swarm ?? {};
   return {
     state: s.LocalNodeState ?? 'inactive',
     nodeId: s.NodeID ?? '',
     controlAvailable: s.ControlAvailable ?? false,
     ...(s.Cluster?.ID ? { clusterId: s.Cluster.ID } : {}),
+    managers: (s.RemoteManagers ?? []).map((m) => m.NodeID ?? '').filter((id) => id !== ''),
   };
 }
 
@@ -68,11 +73,12 @@ export type SwarmStep =
 export function planSwarm(manager: { name: string; local: LocalSwarm }, workers: Array<{ name: string; local: LocalSwarm }>, nodes: SwarmNode[]): SwarmStep[] {
   const steps: SwarmStep[] = [];
   const managerActive = manager.local.state === 'active' && manager.local.controlAvailable;
-  const cluster = managerActive ? manager.local.clusterId : undefined;
   if (manager.local.state !== 'inactive' && !managerActive) steps.push({ kind: 'leave', machine: manager.name });
   if (!managerActive) steps.push({ kind: 'init', machine: manager.name });
   for (const w of workers) {
-    const inOurs = managerActive && w.local.state === 'active' && w.local.clusterId === cluster && nodes.some((n) => n.id === w.local.nodeId);
+    // A worker's /info has no Cluster: it is in ours when the manager lists it and it names our manager.
+    const inOurs =
+      managerActive && w.local.state === 'active' && nodes.some((n) => n.id === w.local.nodeId) && w.local.managers.includes(manager.local.nodeId);
     if (inOurs) continue;
     if (w.local.state !== 'inactive') steps.push({ kind: 'leave', machine: w.name });
     steps.push({ kind: 'join', machine: w.name });

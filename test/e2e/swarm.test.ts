@@ -147,8 +147,10 @@ describe('skiff swarm (real QEMU guests)', () => {
     expect(down.members.map((m) => m.vm)).toEqual(['stopped', 'stopped']);
     expect(down.managerReachable).toBe(false);
     const r = await run(['swarm', 'up', '--json']);
-    const out = JSON.parse(r.stdout) as { started: string[]; status: StatusJson };
+    const out = JSON.parse(r.stdout) as { started: string[]; steps: unknown[]; status: StatusJson };
     expect(out.started).toEqual(NODES);
+    // The swarm's state lives on the data disks: nobody has to join again.
+    expect(out.steps).toEqual([]);
     expect(out.status.members.map((m) => m.node?.state)).toEqual(['ready', 'ready']);
     const seen = await pagesFromEveryNode(300_000);
     expect(seen.size).toBe(2);

@@ -2,9 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { localSwarmOf, nodesOf, planSwarm, staleNodes, type LocalSwarm } from '../../src/swarm/model.js';
 import { nodeNames } from '../../src/swarm/members.js';
 
-const inactive: LocalSwarm = { state: 'inactive', nodeId: '', controlAvailable: false };
-const mgr: LocalSwarm = { state: 'active', nodeId: 'M', controlAvailable: true, clusterId: 'C' };
-const worker = (id: string, cluster = 'C'): LocalSwarm => ({ state: 'active', nodeId: id, controlAvailable: false, clusterId: cluster });
+const inactive: LocalSwarm = { state: 'inactive', nodeId: '', controlAvailable: false, managers: [] };
+const mgr: LocalSwarm = { state: 'active', nodeId: 'M', controlAvailable: true, clusterId: 'C', managers: ['M'] };
+// A worker's engine reports no Cluster, only the managers it knows (as measured on Docker 26).
+const worker = (id: string, manager = 'M'): LocalSwarm => ({ state: 'active', nodeId: id, controlAvailable: false, managers: [manager] });
 const node = (id: string, hostname: string, state = 'ready') => ({ id, hostname, role: 'worker', state, availability: 'active', address: '', leader: false });
 
 describe('planSwarm', () => {
@@ -27,7 +28,7 @@ describe('planSwarm', () => {
   });
 
   it('a worker in another swarm, or removed from ours, leaves first', () => {
-    expect(planSwarm({ name: 's-1', local: mgr }, [{ name: 's-2', local: worker('W', 'OTHER') }], [node('M', 's-1')])).toEqual([
+    expect(planSwarm({ name: 's-1', local: mgr }, [{ name: 's-2', local: worker('W', 'OTHER') }], [node('M', 's-1'), node('W', 's-2')])).toEqual([
       { kind: 'leave', machine: 's-2' },
       { kind: 'join', machine: 's-2' },
     ]);
@@ -56,9 +57,12 @@ describe('staleNodes', () => {
 
 describe('engine answers', () => {
   it('reads GET /info and GET /nodes', () => {
-    expect(localSwarmOf({ Swarm: { LocalNodeState: 'active', NodeID: 'n', ControlAvailable: true, Cluster: { ID: 'c' } } })).toEqual({
-      state: 'active', nodeId: 'n', controlAvailable: true, clusterId: 'c',
+    expect(localSwarmOf({ Swarm: { LocalNodeState: 'active', NodeID: 'n', ControlAvailable: true, Cluster: { ID: 'c' }, RemoteManagers: [{ NodeID: 'n', Addr: '198.18.0.2:2377' }] } })).toEqual({
+      state: 'active', nodeId: 'n', controlAvailable: true, clusterId: 'c', managers: ['n'],
     });
+    // A worker: no Cluster, RemoteManagers names the manager.
+    expect(localSwarmOf({ Swarm: { LocalNodeState: 'active', NodeID: 'w', ControlAvailable: false, RemoteManagers: [{ NodeID: 'M', Addr: 'x' }] } })).toEqual(worker('w'));
+    expect(localSwarmOf({ Swarm: { LocalNodeState: 'inactive', NodeID: '', RemoteManagers: null } })).toEqual(inactive);
     expect(localSwarmOf({})).toEqual(inactive);
     expect(nodesOf([{ ID: 'a', Description: { Hostname: 's-1' }, Spec: { Role: 'manager', Availability: 'active' }, Status: { State: 'ready', Addr: '198.18.0.2' }, ManagerStatus: { Leader: true } }])).toEqual([
       { id: 'a', hostname: 's-1', role: 'manager', state: 'ready', availability: 'active', address: '198.18.0.2', leader: true },

@@ -19,7 +19,14 @@ async function up(argv: SwarmArgs, ctx: CommandContext): Promise<void> {
     import('../../swarm/up.js'),
     import('../../swarm/status.js'),
   ]);
-  const { network: _ignored, ...settings } = await settingsFrom(argv);
+  const { network, ...settings } = await settingsFrom(argv);
+  if (network !== undefined && network !== argv.name) {
+    const { SkiffError, ExitCode } = await import('../../errors.js');
+    throw new SkiffError('invalid-settings', `a swarm's machines are on the network of its name ("${argv.name}"), not "${network}"`, {
+      hint: 'leave out --network, or give --name instead',
+      exitCode: ExitCode.usage,
+    });
+  }
   const ui = await reporter(ctx);
   const t0 = performance.now();
   try {
