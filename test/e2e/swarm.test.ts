@@ -120,8 +120,13 @@ describe('skiff swarm (real QEMU guests)', () => {
       const b = await docker(hosts[n]!, ['build', '-q', '-t', 'skiff-e2e/web:1', ctx], { env: { DOCKER_BUILDKIT: '0' } });
       expect(b.code, b.stderr).toBe(0);
     }
+    // A user overlay network too: its subnet comes from skiff's pool, clear of the guest's 10.0.2.0/24.
+    const net = await docker(manager, ['network', 'create', '--driver', 'overlay', '--attachable', 'appnet']);
+    expect(net.code, net.stderr).toBe(0);
+    const subnet = await docker(manager, ['network', 'inspect', 'appnet', '--format', '{{range .IPAM.Config}}{{.Subnet}}{{end}}']);
+    expect(subnet.stdout.trim()).toMatch(/^10\.200\.\d+\.0\/24$/);
     const c = await docker(manager, [
-      'service', 'create', '--detach', '--name', 'web', '--replicas', '2', '--replicas-max-per-node', '1',
+      'service', 'create', '--detach', '--name', 'web', '--replicas', '2', '--replicas-max-per-node', '1', '--network', 'appnet',
       '--publish', `${PORT}:80`, 'skiff-e2e/web:1', 'httpd', '-f', '-p', '80', '-h', '/www',
     ]);
     expect(c.code, c.stderr).toBe(0);
@@ -133,6 +138,16 @@ describe('skiff swarm (real QEMU guests)', () => {
     expect(placed).toEqual(NODES);
     const seen = await pagesFromEveryNode(120_000);
     expect([...seen].sort()).toEqual(['node swarm-1', 'node swarm-2']);
+
+    // Over the overlay: a container on the worker finds the service by name (embedded DNS gives its
+    // VIP in skiff's pool) and reaches it. busybox's nslookup and nc, not wget: the static glibc
+    // busybox's wget crashes on name lookups.
+    const probe = 'ip=$(nslookup web 127.0.0.11 | sed -n "s/^Address: *//p" | tail -n 1); echo "vip $ip"; printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 5 "$ip" 80 | tail -n 1';
+    const viaOverlay = await until('the service by name over the overlay from swarm-2', async () => {
+      const r = await docker(hosts['swarm-2']!, ['run', '--rm', '--network', 'appnet', 'skiff-e2e/web:1', 'sh', '-c', probe]);
+      return /^node swarm-[12]$/m.test(r.stdout) ? r.stdout.trim() : undefined;
+    }, 120_000);
+    expect(viaOverlay).toMatch(/^vip 10\.200\.\d+\.\d+\nnode swarm-[12]$/);
   }, 600_000);
 
   it('swarm up on a running swarm changes nothing', async () => {
