@@ -3,6 +3,7 @@ import path from 'node:path';
 import { root } from './lib/skiff.js';
 import { fmtMs, fmtSeconds, ratio, summarize } from './lib/stats.js';
 import { replayedMarkers, stageMedians } from './sections/cold.js';
+import { renderSwarm } from './lib/swarm.js';
 
 const yes = (ok) => (ok === undefined ? 'n/a' : ok ? 'yes' : '**no**');
 const mb = (x) => (Number.isFinite(x) ? `${x.toFixed(1)} MB` : 'n/a');
@@ -48,6 +49,9 @@ export function renderResults(res, args) {
     const k = (t, f) => summarize(t[f]).median;
     const rs = ['upMBs', 'downMBs', 'rtNew', 'rtKept'].map((f) => k(ag, f) / k(ss, f));
     L.push(`| tunnel, real guest (up / down / new-conn / kept-alive) | see below | OpenSSH \`ssh -N -L\` | ${rs.map((x) => x.toFixed(2) + 'x').join(' / ')} | >= 1.0x each | ${yes(rs.every((x) => x >= 1))} |`);
+  }
+  if (res.swarm) {
+    L.push(`| \`swarm up --nodes ${res.swarm.nodes}\` from nothing / from stopped / running | ${(res.swarm.fromNothing.ms / 1000).toFixed(1)} s / ${fmtSeconds(res.swarm.fromStopped.wall, 1)} / ${(res.swarm.running.ms / 1000).toFixed(2)} s | | | | |`);
   }
   if (res.size) L.push(`| image size (ISO) | ${(res.size.bytes / 1024 ** 2).toFixed(1)} MiB (${res.size.bytes} bytes) | | | | |`);
   const peaks = [res.tunnel?.agentPeakMB, res.guest?.mem.agentPeakBulkMB, res.guest?.mem.agentPeakPingMB].filter(Number.isFinite);
@@ -116,6 +120,10 @@ export function renderResults(res, args) {
     L.push('', 'Round trips are medians of short batches (10 new connections, then 20 requests on the kept-alive connection) that alternate between the tunnels, so bursts of load from other work hit all of them alike.');
     const mm = res.guest.mem;
     L.push('', `Agent memory (VmRSS from /proc/PID/status): skiff's agent idle after start ${mb(res.agentIdleMB)}, before the round trips ${mb(mm.agentIdleMB)}, peak during the /_ping round trips ${mb(mm.agentPeakPingMB)}, after ${mb(mm.agentAfterMB)}; the bench agents (same code) peaked at ${mb(mm.agentPeakBulkMB)} during the bulk transfers.`, '');
+  }
+  if (res.swarm) {
+    if (res.swarmRun) L.push(`_Swarm figures from a later run (\`node bench/run.js --only swarm\`), ${res.swarmRun.started} to ${res.swarmRun.finished}, load before: ${res.swarmRun.load}._`, '');
+    L.push(...renderSwarm(res.swarm, fmtSeconds));
   }
   if (res.size) L.push('## Image', '', `\`${args.iso}\`: ${res.size.bytes} bytes (${(res.size.bytes / 1024 ** 2).toFixed(1)} MiB)${res.size.sha256 ? `, sha256 ${res.size.sha256}` : ''}.`, '');
 

@@ -5,6 +5,7 @@
  *
  *   node bench/run.js [--only size,shellinit,tunnel,warm,guest,cold] [--runs 3] [--out FILE]
  *   node bench/run.js --only cold-arm64 [--runs 3]   the aarch64 guest; replaces only its own section of RESULTS.md
+ *   node bench/run.js --only swarm [--runs 3]          opt-in (two guests); merged into the saved results
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,6 +14,7 @@ import { coldArm64Bench, existingColdArm64, renderColdArm64, spliceColdArm64 } f
 import { guestTunnel } from './lib/guest-tunnel.js';
 import { alive, loadavg, started } from './lib/proc.js';
 import { BenchSkiff, root } from './lib/skiff.js';
+import { swarmBench } from './lib/swarm.js';
 import { machineInfo } from './lib/system.js';
 import { renderResults } from './report.js';
 import { coldBench, isoSize } from './sections/cold.js';
@@ -21,6 +23,8 @@ import { tunnelLoopbackBench } from './sections/tunnel-loopback.js';
 import { warmBench } from './sections/warm.js';
 
 const SECTIONS = ['size', 'shellinit', 'tunnel', 'warm', 'guest', 'cold'];
+// Not run by default (two guests, several minutes); `--only swarm` adds its figures to the saved results.
+const OPT_IN = ['swarm'];
 const { values: a } = parseArgs({
   options: {
     only: { type: 'string' },
@@ -32,6 +36,7 @@ const { values: a } = parseArgs({
     'guest-mb': { type: 'string', default: '32' },
     'shellinit-runs': { type: 'string', default: '40' },
     'warm-runs': { type: 'string', default: '10' },
+    'swarm-nodes': { type: 'string', default: '2' },
     'no-profile': { type: 'boolean', default: false },
     // Re-render RESULTS.md from a saved RESULTS.json (e.g. after editing ANALYSIS.md), measuring nothing.
     'render-only': { type: 'boolean', default: false },
@@ -57,7 +62,9 @@ if (want.has('cold-arm64')) {
   log(`wrote the cold-arm64 section of ${a.out}`);
   process.exit(0);
 }
-for (const s of want) if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section ${s} (known: ${SECTIONS.join(', ')}, or cold-arm64 alone)`);
+for (const s of want) {
+  if (!SECTIONS.includes(s) && !OPT_IN.includes(s)) throw new Error(`--only: unknown section ${s} (known: ${[...SECTIONS, ...OPT_IN].join(', ')}, or cold-arm64 alone)`);
+}
 
 const res = { started: new Date().toISOString(), sections: [...want], loads: [], errors: [], args: { runs: a.runs, iso: a.iso, 'guest-mb': a['guest-mb'] } };
 const note = (where) => res.loads.push({ where, load: loadavg() });
@@ -90,6 +97,26 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 
 res.machine = await machineInfo();
 await section('size', () => isoSize(a.iso));
+if (want.has('swarm')) {
+  const t0 = new Date().toISOString();
+  // Read before the part runs: section() saves its own results over the file.
+  const saved = await readFile(jsonOut, 'utf8').then(JSON.parse, () => undefined);
+  await section('swarm', () => swarmBench({ iso: a.iso, nodes: Number(a['swarm-nodes']), runs, log }));
+  if ([...want].every((s) => OPT_IN.includes(s))) {
+    // Only opt-in parts ran: add them to the saved full run instead of replacing it.
+    if (saved) {
+      // A failed measure leaves the saved results as they were.
+      const merged = res.swarm ? { ...saved, swarm: res.swarm, swarmRun: { started: t0, finished: new Date().toISOString(), load: res.loads.at(-1)?.load } } : saved;
+      await writeFile(jsonOut, JSON.stringify(merged, null, 2) + '\n');
+      // The aarch64 section is measured apart and kept as it is.
+      const keep = existingColdArm64(await readFile(a.out, 'utf8').catch(() => ''));
+      const rendered = renderResults(merged, { ...a, ...merged.args });
+      await writeFile(a.out, keep ? spliceColdArm64(rendered, keep) : rendered);
+      log(res.swarm ? `added the swarm figures to ${a.out}` : `swarm FAILED; ${a.out} unchanged`);
+      process.exit(res.swarm ? 0 : 1);
+    }
+  }
+}
 await section('tunnel', () => tunnelLoopbackBench({ mb: Number(a['tunnel-mb']), rounds: Number(a['tunnel-rounds']), rt: 500, log }));
 
 const needsMachine = ['shellinit', 'warm', 'guest', 'cold'].some((s) => want.has(s));

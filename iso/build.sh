@@ -102,9 +102,9 @@ modules_index_full "$KROOT" "$KVER"
 log "assembling the root ($VERSION_LINE, iptables $IPTABLES_BACKEND)"
 rootfs_assemble
 # shellcheck disable=SC2046 # one module name per word
-modules_install "$KROOT" "$KVER" "$ROOT" $(modules_list initramfs fallback early boot extra dir)
+modules_install "$KROOT" "$KVER" "$ROOT" $(modules_list initramfs fallback early boot swarm extra dir)
 mkdir -p "$ROOT/etc/skiff"
-for kind in early boot fallback; do
+for kind in early boot fallback swarm; do
   modules_list "$kind" | tr '\n' ' ' >"$ROOT/etc/skiff/modules-$kind"
 done
 

@@ -10,6 +10,7 @@ import { sshCommand } from './commands/ssh.js';
 import { startCommand } from './commands/start.js';
 import { statusCommand } from './commands/status.js';
 import { stopCommand } from './commands/stop.js';
+import { swarmCommand } from './commands/swarm.js';
 import { upgradeCommand } from './commands/upgrade.js';
 import { skiffVersion, versionCommand } from './commands/version.js';
 import type { GlobalArgs } from './context.js';
@@ -32,6 +33,7 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     .command(sshCommand as never)
     .command(logsCommand as never)
     .command(deleteCommand as never)
+    .command(swarmCommand as never)
     .command(upgradeCommand as never)
     .command(versionCommand as never)
     .completion('completion', 'Print a shell completion script (bash, zsh)')

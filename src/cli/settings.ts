@@ -5,7 +5,7 @@ import type { InitArgs } from './commands/init.js';
 export async function settingsFrom(argv: InitArgs): Promise<UserSettings> {
   const fromFile = argv.config ? await readUserSettingsFile(argv.config) : {};
   const flags: Record<string, unknown> = {};
-  for (const k of ['cpus', 'memory', 'disk', 'driver', 'arch', 'binfmt', 'iso', 'checksum'] as const) {
+  for (const k of ['cpus', 'memory', 'disk', 'driver', 'arch', 'binfmt', 'iso', 'checksum', 'network'] as const) {
     if (argv[k] !== undefined) flags[k] = argv[k];
   }
   if (argv.share !== undefined) flags.shares = argv.share;

@@ -29,6 +29,18 @@ export interface MachineSpec {
   shares: Share[];
   /** Run the other architecture's executables through the guest's user-mode emulator (binfmt_misc). */
   binfmt?: boolean;
+  /** A second NIC on a skiff private network (skiff init --network), if the machine is on one. */
+  privateNic?: PrivateNic;
+}
+
+/** Where a machine's second NIC plugs in; the guest configures it by its MAC. */
+export interface PrivateNic {
+  mac: string;
+  /** QEMU: UDP multicast group and port joined on 127.0.0.1. */
+  mcastGroup: string;
+  mcastPort: number;
+  /** VirtualBox: the internal network's name. */
+  intnet: string;
 }
 
 export type { SshEndpoint };

@@ -34,6 +34,18 @@ export const MachineConfigSchema = z.object({
   shares: z.array(ShareSchema).default([]),
   /** Images of the other architecture run through binfmt_misc + QEMU user mode; applied at each start. */
   binfmt: z.boolean().default(false),
+  /** Its place on a private network (skiff init --network), copied from networks/NAME.yaml at init. */
+  network: z
+    .object({
+      name: z.string(),
+      address: z.string(),
+      prefix: z.number().int().min(8).max(30),
+      mac: z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/),
+      mcastGroup: z.string(),
+      mcastPort: z.number().int().min(1).max(65535),
+      intnet: z.string(),
+    })
+    .optional(),
   createdAt: z.string(),
 });
 export type MachineConfig = z.infer<typeof MachineConfigSchema>;
@@ -53,6 +65,7 @@ export const UserSettingsSchema = z
     checksum: z.string(),
     shares: z.union([z.array(z.union([z.string(), ShareSchema])), z.literal(false)]),
     binfmt: z.boolean(),
+    network: z.string().min(1),
   })
   .partial()
   .strict();

@@ -1,6 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { stopAgent } from '../agent/control.js';
 import { qemuRuntimeFiles } from '../drivers/qemu/state-file.js';
+import { leaveNetworks } from '../network/membership.js';
 import { removeDockerContext } from '../shell/docker-context.js';
 import { readPidFile } from '../util/pid-file.js';
 import { processCommandLine } from '../util/process-alive.js';
@@ -23,6 +24,7 @@ export async function deleteUnloadableMachine(home: string, name: string): Promi
     await rm(paths.dir, { recursive: true, force: true });
     await rm(paths.runDir, { recursive: true, force: true });
     await removeDockerContext(name);
+    await leaveNetworks(home, name);
     return { killedVm };
   });
 }

@@ -1,5 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { stopAgent } from '../agent/control.js';
+import { leaveNetworks } from '../network/membership.js';
 import { removeDockerContext } from '../shell/docker-context.js';
 import { SkiffError } from '../errors.js';
 import { Machine } from './machine.js';
@@ -43,5 +44,7 @@ export async function deleteMachine(m: Machine): Promise<void> {
     await rm(m.paths.dir, { recursive: true, force: true });
     await rm(m.paths.runDir, { recursive: true, force: true });
     await removeDockerContext(m.name);
+    // Last: an address is freed only once nothing can boot with it any more.
+    await leaveNetworks(m.home, m.name);
   });
 }

@@ -15,6 +15,8 @@ import { Machine, userHome } from './machine.js';
 import { machineFlag, machinePaths, machinesDir, type MachinePaths } from './paths.js';
 import { checkShareHostPaths, resolveShares } from './shares.js';
 import { exists } from '../util/exists.js';
+import { joinNetwork, leaveNetworks } from '../network/membership.js';
+import { validateNetworkName } from '../network/store.js';
 
 export interface InitRequest {
   home: string;
@@ -53,6 +55,7 @@ export async function initMachine(req: InitRequest, opts: { orLoad?: boolean } =
   // Check every input before anything is fetched or written.
   const draft = buildConfig(req.name, req.settings, undefined);
   await checkShareHostPaths(draft.shares);
+  if (req.settings.network !== undefined) validateNetworkName(req.settings.network);
   await mkdirHome(req.home);
   return withMachineLock(machinesDir(req.home), req.name, async () => {
     if (await exists(paths.config)) {
@@ -67,17 +70,24 @@ export async function initMachine(req: InitRequest, opts: { orLoad?: boolean } =
     const probe = await Machine.fromConfig(req.home, paths, { ...draft, image: { source: '', sha256: '0'.repeat(64), path: '' } });
     await probe.driver.check();
     const image = await req.resolveImage({ iso: req.settings.iso, checksum: req.settings.checksum, arch: draft.arch });
-    const config: MachineConfig = { ...draft, image: { source: image.source, sha256: image.sha256, path: image.path } };
+    // A leftover of an interrupted init may hold an address: it is kept (joinNetwork is idempotent).
+    const network = req.settings.network === undefined ? undefined : await joinNetwork(req.home, req.settings.network, req.name);
+    const config: MachineConfig = {
+      ...draft,
+      image: { source: image.source, sha256: image.sha256, path: image.path },
+      ...(network ? { network } : {}),
+    };
     const machine = await Machine.fromConfig(req.home, paths, config);
     // A leftover of an interrupted init (no config): clear it, VM included.
     if (await exists(paths.dir)) await clearLeftover(machine);
     try {
       await mkdir(paths.dir, { recursive: true, mode: 0o700 });
-      await writeKeys(paths, req.name, config.binfmt);
+      await writeKeys(paths, req.name, guestSettings(config));
       await machine.driver.create();
       await saveMachineConfig(paths.config, config);
     } catch (e) {
       await clearLeftover(machine);
+      if (network) await leaveNetworks(req.home, req.name).catch(() => {});
       throw e;
     }
     return machine;
@@ -101,7 +111,26 @@ async function clearLeftover(machine: Machine): Promise<void> {
   await rm(machine.paths.dir, { recursive: true, force: true });
 }
 
-async function writeKeys(paths: MachinePaths, name: string, binfmt: boolean): Promise<void> {
+/**
+ * What the guest reads from settings.env at every boot. On a private network the
+ * engine manages its own iptables (SKIFF_NAT=docker): Swarm's routing mesh and
+ * overlay networks need it, the fixed NAT rules do not cover them.
+ */
+export function guestSettings(config: Pick<MachineConfig, 'name' | 'network' | 'binfmt'>): Record<string, string> {
+  const s: Record<string, string> = { SKIFF_HOSTNAME: config.name };
+  // For drivers that cannot pass a kernel command line (VirtualBox); QEMU passes
+  // skiff.binfmt= at every start, which wins.
+  if (config.binfmt) s.SKIFF_BINFMT = '1';
+  if (config.network) {
+    s.SKIFF_NET_NAME = config.network.name;
+    s.SKIFF_NET_MAC = config.network.mac;
+    s.SKIFF_NET_ADDR = `${config.network.address}/${config.network.prefix}`;
+    s.SKIFF_NAT = 'docker';
+  }
+  return s;
+}
+
+async function writeKeys(paths: MachinePaths, name: string, settings: Record<string, string>): Promise<void> {
   const user = generateEd25519(`skiff@${name}`);
   const host = generateEd25519(`skiff-guest-${name}`);
   await writeFile(paths.sshKey, user.private, { mode: 0o600 });
@@ -112,8 +141,6 @@ async function writeKeys(paths: MachinePaths, name: string, binfmt: boolean): Pr
     authorizedKeys: user.public,
     hostKeyPrivate: host.private,
     hostKeyPublic: host.public,
-    // SKIFF_BINFMT for drivers that cannot pass a kernel command line (VirtualBox);
-    // QEMU passes skiff.binfmt= at every start, which wins.
-    settings: { SKIFF_HOSTNAME: name, ...(binfmt ? { SKIFF_BINFMT: '1' } : {}) },
+    settings,
   });
 }

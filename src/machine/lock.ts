@@ -28,7 +28,10 @@ export async function withMachineLock<T>(
   let release: (() => Promise<void>) | undefined;
   for (;;) {
     try {
-      release = await lockfile.lock(machinesDir, {
+      // proper-lockfile keeps its in-process state under the first argument: one per
+      // machine, or locks of two machines held at once by one process (swarm up)
+      // overwrite each other's state and its mtime updater crashes on release.
+      release = await lockfile.lock(path.join(machinesDir, name), {
         lockfilePath: lockPath,
         realpath: false,
         stale: 10_000,

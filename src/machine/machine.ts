@@ -49,6 +49,9 @@ export function specFor(paths: MachinePaths, config: MachineConfig): MachineSpec
     isoPath: config.image.path,
     shares: sharesFor(config),
     binfmt: config.binfmt,
+    ...(config.network
+      ? { privateNic: { mac: config.network.mac, mcastGroup: config.network.mcastGroup, mcastPort: config.network.mcastPort, intnet: config.network.intnet } }
+      : {}),
   };
 }
 

@@ -61,7 +61,7 @@ class FakeEngine {
       res.end(JSON.stringify(body));
     };
     if (url.pathname === '/events') {
-      expect(JSON.parse(url.searchParams.get('filters') ?? '{}')).toEqual({ type: ['container'] });
+      expect(JSON.parse(url.searchParams.get('filters') ?? '{}')).toEqual({ type: ['container', 'service'] });
       this.subscriptions++;
       // Chunked, like the engine's; headers go out at once, as the engine flushes them on subscribing.
       res.writeHead(200, { 'Content-Type': 'application/json' });
@@ -70,6 +70,8 @@ class FakeEngine {
       res.on('close', () => this.streams.delete(res));
       return;
     }
+    // Not in a swarm: the engine refuses service calls, and the agent reads that as no services.
+    if (url.pathname.startsWith('/services')) return json(503, { message: 'This node is not a swarm manager.' });
     if (url.pathname === '/containers/json') {
       const list = [...this.running.values()].map((c) => ({ Id: c.id, Names: [`/${c.name}`] }));
       const hook = this.onList;

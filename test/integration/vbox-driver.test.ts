@@ -63,6 +63,22 @@ async function createdDriver(name = 'm1', opts: Parameters<FakeVBox['spec']>[1] 
 }
 
 describe('VirtualBoxDriver create', () => {
+  it('puts a private-network machine on an internal network with its MAC as nic2', async () => {
+    const spec = await fake.spec('m1', {});
+    const driver = new VirtualBoxDriver({ ...spec, privateNic: { mac: '02:53:4b:0a:0b:0c', mcastGroup: '239.1.2.3', mcastPort: 40123, intnet: 'skiff-swarm-1234abcd' } });
+    await driver.create();
+    const modify = (await fake.calls()).find((c) => c[0] === 'modifyvm');
+    const at = modify!.indexOf('--nic2');
+    expect(modify!.slice(at, at + 8)).toEqual(['--nic2', 'intnet', '--nictype2', 'virtio', '--intnet2', 'skiff-swarm-1234abcd', '--macaddress2', '02534B0A0B0C']);
+    const info = await execa(path.join(FAKE_VBOX_DIR, 'VBoxManage'), ['showvminfo', 'skiff-m1', '--machinereadable']);
+    expect(info.stdout).toContain('nic2="intnet"');
+    expect(info.stdout).toContain('intnet2="skiff-swarm-1234abcd"');
+    expect(info.stdout).toContain('macaddress2="02534B0A0B0C"');
+    // The stand-in refuses what the real VBoxManage refuses.
+    const bad = await execa(path.join(FAKE_VBOX_DIR, 'VBoxManage'), ['modifyvm', 'skiff-m1', '--macaddress2', '02:53:4b:0a:0b:0c'], { reject: false });
+    expect(bad.exitCode).not.toBe(0);
+  });
+
   it('makes the VM with exactly these VBoxManage calls (VirtualBox 7)', async () => {
     const spec = await fake.spec('m1', {
       shares: [

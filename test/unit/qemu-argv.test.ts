@@ -104,6 +104,19 @@ describe('buildQemuArgv', () => {
   it('omits -daemonize when asked to stay in the foreground', () => {
     expect(buildQemuArgv({ ...base, daemonize: false })).not.toContain('-daemonize');
   });
+
+  it('puts a private-network NIC on a 127.0.0.1 multicast socket with its own MAC, after the user-net NIC', () => {
+    const a = buildQemuArgv({ ...base, privateNic: { mac: '02:53:4b:0a:0b:0c', mcastGroup: '239.1.2.3', mcastPort: 40123, intnet: 'x' } });
+    expect(values(a, '-netdev')).toEqual([
+      'user,id=n0,hostfwd=tcp:127.0.0.1:40022-:22',
+      'socket,id=n1,mcast=239.1.2.3:40123,localaddr=127.0.0.1',
+    ]);
+    expect(values(a, '-device').filter((d) => d.startsWith('virtio-net'))).toEqual([
+      'virtio-net-pci,netdev=n0',
+      'virtio-net-pci,netdev=n1,mac=02:53:4b:0a:0b:0c',
+    ]);
+    expect(values(buildQemuArgv(base), '-netdev')).toHaveLength(1);
+  });
 });
 
 describe('cpuModel', () => {

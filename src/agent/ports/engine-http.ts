@@ -72,7 +72,7 @@ export interface EventStream {
 }
 
 /**
- * Follows the engine's container events: `onChunk` gets the raw text as it
+ * Follows the engine's container and service events: `onChunk` gets the raw text as it
  * arrives, `onEnd` is called once when the stream ends for any reason other
  * than `close()`.
  */
@@ -83,7 +83,7 @@ export function followEvents(
   onEnd: (why: string) => void,
   subscribeTimeoutMs = 30_000,
 ): EventStream {
-  const filters = encodeURIComponent(JSON.stringify({ type: ['container'] }));
+  const filters = encodeURIComponent(JSON.stringify({ type: ['container', 'service'] }));
   const req = request(conn, socketPath, `/events?filters=${filters}`);
   let closed = false;
   let ended = false;

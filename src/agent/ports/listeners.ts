@@ -25,6 +25,11 @@ interface Entry {
   sockets: Set<net.Socket>;
 }
 
+/** "container web" or "service web" (services are keyed "service:ID", see services.ts), for the log. */
+function owner(p: PublishedPort): string {
+  return `${p.container.startsWith('service:') ? 'service' : 'container'} ${p.name}`;
+}
+
 /** Only the host's loopback: a published port must not become reachable from the network. */
 const BIND_HOST = '127.0.0.1';
 
@@ -80,11 +85,11 @@ export class PortListeners {
       entry.server = undefined;
       entry.state = 'conflict';
       entry.error = listenError(err, port.hostPort);
-      this.log(`port ${port.hostPort}/tcp of container ${port.name} not forwarded: ${entry.error}`);
+      this.log(`port ${port.hostPort}/tcp of ${owner(port)} not forwarded: ${entry.error}`);
     } else {
       server.on('error', (e) => this.log(`port ${port.hostPort}/tcp listener: ${errorMessage(e)}`));
       entry.state = 'forwarded';
-      this.log(`port ${port.hostPort}/tcp forwarded to container ${port.name} (${port.target.host}:${port.target.port} in the guest)`);
+      this.log(`port ${port.hostPort}/tcp forwarded to ${owner(port)} (${port.target.host}:${port.target.port} in the guest)`);
     }
     this.changed();
   }

@@ -3,6 +3,7 @@ import type { SshConnection } from '../../ssh/connect.js';
 import type { Log } from '../log.js';
 import { EngineHttpError, engineGet, followEvents, type EventStream } from './engine-http.js';
 import { PortListeners, type PortStatus } from './listeners.js';
+import { allServicePorts, serviceEvent, serviceKey, servicePorts } from './services.js';
 import { diffPorts, portEvent, publishedPorts, runningContainerIds, splitEvents, type PublishedPort } from './published.js';
 
 /** How long to wait before following the engine again after its event stream broke while the link stayed up. */
@@ -77,6 +78,8 @@ export class PortWatcher {
         for (const e of events) {
           const ev = portEvent(e);
           if (ev) this.enqueue(gen, () => (ev.kind === 'start' ? this.containerStarted(gen, conn, ev.id) : this.containerStopped(ev.id, 'container stopped')));
+          const sv = serviceEvent(e);
+          if (sv) this.enqueue(gen, () => (sv.kind === 'changed' ? this.serviceChanged(gen, conn, sv.id) : this.containerStopped(serviceKey(sv.id), 'service removed')));
         }
       },
       (why) => this.resubscribeLater(gen, conn, `engine events: ${why}`),
@@ -128,12 +131,15 @@ export class PortWatcher {
     const ids = runningContainerIds(await engineGet(conn, this.engineSocket, '/containers/json'));
     const wanted: PublishedPort[] = [];
     for (const id of ids) wanted.push(...(await this.inspect(conn, id)));
+    const services = await this.services(conn, '/services');
+    const servicePortList = allServicePorts(services).filter((p) => !wanted.some((w) => w.hostPort === p.hostPort));
+    wanted.push(...servicePortList);
     if (gen !== this.generation) return;
     const { close, open } = diffPorts(this.listeners.wanted(), wanted);
     for (const port of close) this.listeners.close(port, 'no longer published');
     await Promise.all(open.map((p) => this.listeners.open(p)));
     this.lastRetryReason = undefined;
-    this.log(`published ports in sync: ${ids.length} running container(s), ${wanted.length} port(s)`);
+    this.log(`published ports in sync: ${ids.length} running container(s), ${Array.isArray(services) ? services.length : 0} service(s), ${wanted.length} port(s)`);
   }
 
   private async containerStarted(gen: number, conn: SshConnection, id: string): Promise<void> {
@@ -144,6 +150,31 @@ export class PortWatcher {
     const { close, open } = diffPorts(mine, ports);
     for (const port of close) this.listeners.close(port, 'no longer published');
     await Promise.all(open.map((p) => this.listeners.open(p)));
+  }
+
+  /** A service was created or updated: its ingress ports are reachable through the guest's loopback. */
+  private async serviceChanged(gen: number, conn: SshConnection, id: string): Promise<void> {
+    const ports = servicePorts(await this.services(conn, `/services/${encodeURIComponent(id)}`));
+    if (gen !== this.generation) return;
+    const key = serviceKey(id);
+    const mine = new Map([...this.listeners.wanted()].filter(([, p]) => p.container === key));
+    const taken = new Set([...this.listeners.wanted()].filter(([, p]) => p.container !== key).map(([port]) => port));
+    const { close, open } = diffPorts(mine, ports.filter((p) => !taken.has(p.hostPort)));
+    for (const port of close) this.listeners.close(port, 'no longer published');
+    await Promise.all(open.map((p) => this.listeners.open(p)));
+  }
+
+  /**
+   * Services exist only on a Swarm manager: elsewhere (no swarm, a worker) the engine
+   * answers 503, and a service removed meanwhile 404; both mean no service ports.
+   */
+  private async services(conn: SshConnection, urlPath: string): Promise<unknown> {
+    try {
+      return await engineGet(conn, this.engineSocket, urlPath);
+    } catch (e) {
+      if (e instanceof EngineHttpError && (e.status === 503 || e.status === 404)) return undefined;
+      throw e;
+    }
   }
 
   private async containerStopped(id: string, why: string): Promise<void> {

@@ -14,6 +14,7 @@ export interface InitArgs extends GlobalArgs {
   /** false with --no-shares (yargs' boolean negation). */
   shares?: boolean;
   config?: string;
+  network?: string;
 }
 
 export function initOptions<T>(y: Argv<T>) {
@@ -28,6 +29,7 @@ export function initOptions<T>(y: Argv<T>) {
     .option('checksum', { type: 'string', describe: 'expected image checksum, sha256:HEX' })
     .option('share', { type: 'string', array: true, describe: 'host folder visible in the guest: HOST[:GUEST][:ro] (default: your home)' })
     .option('shares', { type: 'boolean', describe: 'share host folders with the guest; --no-shares for none' })
+    .option('network', { type: 'string', describe: 'join private network NAME (a second NIC only machines on this host share)' })
     .option('config', { type: 'string', describe: 'YAML file with these settings (flags win)' });
 }
 

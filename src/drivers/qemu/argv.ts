@@ -1,4 +1,4 @@
-import type { Arch, Share } from '../driver.js';
+import type { Arch, PrivateNic, Share } from '../driver.js';
 
 export type Accel = 'kvm' | 'hvf' | 'tcg';
 
@@ -23,6 +23,8 @@ export interface QemuArgvInput {
   consoleLog: string;
   pidFile: string;
   shares: Share[];
+  /** A second NIC on a skiff private network. */
+  privateNic?: PrivateNic;
   /** Fork into the background once QEMU is set up, so startup errors still reach the caller. */
   daemonize: boolean;
 }
@@ -46,6 +48,12 @@ export function buildQemuArgv(i: QemuArgvInput): string[] {
   a.push('-drive', `if=virtio,file=${optValue(i.isoPath)},format=raw,readonly=on`);
   a.push('-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${i.sshPort}-:22`);
   a.push('-device', 'virtio-net-pci,netdev=n0');
+  if (i.privateNic) {
+    // The segment is a UDP multicast group joined on 127.0.0.1: frames never leave the host.
+    const { mcastGroup, mcastPort, mac } = i.privateNic;
+    a.push('-netdev', `socket,id=n1,mcast=${mcastGroup}:${mcastPort},localaddr=127.0.0.1`);
+    a.push('-device', `virtio-net-pci,netdev=n1,mac=${mac}`);
+  }
   a.push('-device', 'virtio-rng-pci');
   for (const s of i.shares) {
     a.push(

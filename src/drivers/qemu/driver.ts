@@ -137,6 +137,7 @@ export class QemuDriver implements Driver {
         consoleLog: path.resolve(this.spec.paths.consoleLog),
         pidFile: this.pidFile,
         shares: shares.map((sh) => ({ ...sh, hostPath: path.resolve(sh.hostPath) })),
+        ...(this.spec.privateNic ? { privateNic: this.spec.privateNic } : {}),
         daemonize: true,
       });
       // With -daemonize QEMU reports setup errors on stderr and exits non-zero before it detaches.

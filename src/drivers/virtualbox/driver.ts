@@ -236,9 +236,17 @@ export class VirtualBoxDriver implements Driver {
       '--boot1', 'dvd', '--boot2', 'disk', '--boot3', 'none', '--boot4', 'none',
       '--nic1', 'nat', '--nictype1', 'virtio',
       '--natpf1', natRule(sshPort),
+      ...this.privateNicArgs(),
       '--uart1', '0x3F8', '4',
       '--uartmode1', 'file', this.spec.paths.consoleLog,
     ];
+  }
+
+  /** The private network: an internal network (host-only would reach the host), MAC as the guest expects it. */
+  private privateNicArgs(): string[] {
+    const nic = this.spec.privateNic;
+    if (!nic) return [];
+    return ['--nic2', 'intnet', '--nictype2', 'virtio', '--intnet2', nic.intnet, '--macaddress2', nic.mac.replaceAll(':', '').toUpperCase()];
   }
 
   private async attach(medium: string, type: 'hdd' | 'dvddrive', port: string): Promise<void> {

@@ -35,7 +35,7 @@ export interface FakeVm {
   uuid: string;
   state: string;
   cfgFile: string;
-  nics: Record<string, { type: string; nictype: string; rules: Array<{ name: string; hostIp: string; hostPort: number; guestPort: number }> }>;
+  nics: Record<string, { type: string; nictype: string; intnet?: string; mac?: string; rules: Array<{ name: string; hostIp: string; hostPort: number; guestPort: number }> }>;
   controllers: Array<{ name: string; attachments: Record<string, { type: string; medium: string }> }>;
   shares: Array<{ name: string; hostPath: string; writable: boolean; automount: boolean }>;
 }

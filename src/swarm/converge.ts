@@ -1,0 +1,74 @@
+import type { Machine } from '../machine/machine.js';
+import { engineOk } from './engine-api.js';
+import { privateAddress } from './members.js';
+import { localSwarmOf, nodesOf, planSwarm, staleNodes, type LocalSwarm, type SwarmNode, type SwarmStep } from './model.js';
+
+const SWARM_PORT = 2377;
+/**
+ * Swarm's default address pool is 10.0.0.0/8 in /24s: its third overlay would be
+ * 10.0.2.0/24, the guest's QEMU user network, and break the guest's way out.
+ * 10.200.0.0/16 keeps overlays (and ingress) clear of it and of 198.18/16.
+ */
+export const SWARM_ADDR_POOL = '10.200.0.0/16';
+
+export async function localSwarm(m: Machine): Promise<LocalSwarm> {
+  return localSwarmOf(await engineOk(m.paths.dockerSocket, m.name, 'GET', '/info'));
+}
+
+export async function managerNodes(m: Machine): Promise<SwarmNode[]> {
+  return nodesOf(await engineOk(m.paths.dockerSocket, m.name, 'GET', '/nodes'));
+}
+
+/**
+ * Makes `manager` the swarm's manager and every worker a member, doing only what
+ * is missing; returns the steps taken (none on a healthy swarm).
+ */
+export async function converge(manager: Machine, workers: Machine[], progress: (text: string) => void): Promise<SwarmStep[]> {
+  const locals = await Promise.all([manager, ...workers].map(localSwarm));
+  const mgrLocal = locals[0]!;
+  const nodes = mgrLocal.state === 'active' && mgrLocal.controlAvailable ? await managerNodes(manager) : [];
+  const steps = planSwarm(
+    { name: manager.name, local: mgrLocal },
+    workers.map((w, i) => ({ name: w.name, local: locals[i + 1]! })),
+    nodes,
+  );
+  const byName = new Map([manager, ...workers].map((m) => [m.name, m]));
+  const mgrAddr = privateAddress(manager);
+  let token: string | undefined;
+  for (const step of steps) {
+    const m = byName.get(step.machine)!;
+    const sock = m.paths.dockerSocket;
+    const addr = privateAddress(m);
+    if (step.kind === 'leave') {
+      progress(`${m.name}: leaving its old swarm`);
+      await engineOk(sock, m.name, 'POST', '/swarm/leave?force=true');
+    } else if (step.kind === 'init') {
+      progress(`${m.name}: creating the swarm (manager on ${addr})`);
+      await engineOk(sock, m.name, 'POST', '/swarm/init', {
+        ListenAddr: `${addr}:${SWARM_PORT}`,
+        AdvertiseAddr: addr,
+        DataPathAddr: addr,
+        DefaultAddrPool: [SWARM_ADDR_POOL],
+        SubnetSize: 24,
+      });
+    } else {
+      token ??= ((await engineOk(manager.paths.dockerSocket, manager.name, 'GET', '/swarm')) as { JoinTokens?: { Worker?: string } }).JoinTokens?.Worker;
+      progress(`${m.name}: joining as a worker`);
+      await engineOk(sock, m.name, 'POST', '/swarm/join', {
+        ListenAddr: `${addr}:${SWARM_PORT}`,
+        AdvertiseAddr: addr,
+        DataPathAddr: addr,
+        RemoteAddrs: [`${mgrAddr}:${SWARM_PORT}`],
+        JoinToken: token,
+      });
+    }
+  }
+  if (steps.some((s) => s.kind === 'join')) {
+    const now = await Promise.all(workers.map(async (w) => [w.name, (await localSwarm(w)).nodeId] as const));
+    for (const n of staleNodes(await managerNodes(manager), new Map(now))) {
+      progress(`removing the stale entry of ${n.hostname}`);
+      await engineOk(manager.paths.dockerSocket, manager.name, 'DELETE', `/nodes/${encodeURIComponent(n.id)}?force=true`);
+    }
+  }
+  return steps;
+}

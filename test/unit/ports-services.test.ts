@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { allServicePorts, serviceEvent, serviceKey, servicePorts } from '../../src/agent/ports/services.js';
+
+const web = {
+  ID: 'svc1',
+  Spec: { Name: 'web' },
+  Endpoint: {
+    Ports: [
+      { Protocol: 'tcp', TargetPort: 80, PublishedPort: 8080, PublishMode: 'ingress' },
+      { Protocol: 'udp', TargetPort: 53, PublishedPort: 5353, PublishMode: 'ingress' },
+      { Protocol: 'tcp', TargetPort: 443, PublishedPort: 8443, PublishMode: 'host' },
+    ],
+  },
+};
+
+describe('service ports', () => {
+  it('forwards TCP ingress ports to the guest loopback at the published port', () => {
+    expect(servicePorts(web)).toEqual([
+      { hostPort: 8080, proto: 'tcp', container: 'service:svc1', name: 'web', target: { host: '127.0.0.1', port: 8080 } },
+    ]);
+  });
+
+  it('ignores services without an endpoint, and answers that are not services', () => {
+    expect(servicePorts({ ID: 'x', Spec: { Name: 'q' } })).toEqual([]);
+    expect(servicePorts(undefined)).toEqual([]);
+    expect(allServicePorts({ message: 'This node is not a swarm manager.' })).toEqual([]);
+    expect(allServicePorts([web, { ID: 'svc2', Spec: { Name: 'api' }, Endpoint: { Ports: [{ Protocol: 'tcp', PublishedPort: 9000 }] } }]).map((p) => p.hostPort)).toEqual([8080, 9000]);
+  });
+
+  it('reads create/update/remove service events and nothing else', () => {
+    expect(serviceEvent({ Type: 'service', Action: 'create', Actor: { ID: 'a' } })).toEqual({ kind: 'changed', id: 'a' });
+    expect(serviceEvent({ Type: 'service', Action: 'update', Actor: { ID: 'a' } })).toEqual({ kind: 'changed', id: 'a' });
+    expect(serviceEvent({ Type: 'service', Action: 'remove', Actor: { ID: 'a' } })).toEqual({ kind: 'removed', id: 'a' });
+    expect(serviceEvent({ Type: 'container', Action: 'start', Actor: { ID: 'a' } })).toBeUndefined();
+    expect(serviceKey('a')).toBe('service:a');
+  });
+});
