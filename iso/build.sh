@@ -9,7 +9,9 @@
 #   bash iso/build.sh --arch arm64    the arm64 image (or ARCH=arm64), locked in iso/packages.arm64.lock
 #
 # Downloads are cached in ${SKIFF_ISO_CACHE:-$HOME/.cache/skiff-iso}.
-set -euo pipefail
+set -Eeuo pipefail
+# A failing command says where: set -e alone exits silently.
+trap 'echo "iso/build.sh: failed (exit $?) at ${BASH_SOURCE[0]}:$LINENO: $BASH_COMMAND" >&2' ERR
 umask 022
 export LC_ALL=C TZ=UTC
 

@@ -54,7 +54,8 @@ sums_update() {
   sum=$(cd "$OUT" && sha256sum "$name")
   (
     flock 9
-    { grep -v "  $name\$" "$OUT/SHA256SUMS" 2>/dev/null; printf '%s\n' "$sum"; } | LC_ALL=C sort -k2 >"$OUT/SHA256SUMS.$name.tmp"
+    # grep fails on a first build (no file) and when NAME's was the only line: both fine.
+    { grep -v "  $name\$" "$OUT/SHA256SUMS" 2>/dev/null || true; printf '%s\n' "$sum"; } | LC_ALL=C sort -k2 >"$OUT/SHA256SUMS.$name.tmp"
     mv "$OUT/SHA256SUMS.$name.tmp" "$OUT/SHA256SUMS"
   ) 9>"$OUT/.SHA256SUMS.lock"
 }

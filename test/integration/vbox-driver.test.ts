@@ -137,6 +137,15 @@ describe('VirtualBoxDriver create', () => {
     expect(modify).not.toContain('--usb-ohci');
   });
 
+  it('refuses an aarch64 guest before calling VBoxManage, leaving nothing', async () => {
+    const spec = { ...(await fake.spec('arm')), arch: 'aarch64' as const };
+    await fake.clearCalls();
+    await expectSkiffError(new VirtualBoxDriver(spec).check(), 'vbox-arch');
+    await expectSkiffError(new VirtualBoxDriver(spec).create(), 'vbox-arch');
+    expect(await fake.calls()).toEqual([]);
+    await expectNothingLeft(spec);
+  });
+
   it('refuses to create twice', async () => {
     const { spec } = await createdDriver();
     await expectSkiffError(new VirtualBoxDriver(spec).create(), 'vbox-exists');

@@ -104,4 +104,16 @@ describe('SHA256SUMS', () => {
     ]);
     expect(lines[1]).not.toContain('0'.repeat(64));
   });
+
+  it.each([
+    ['there is no SHA256SUMS yet (a fresh checkout)', undefined],
+    ['it lists only this image', `${'0'.repeat(64)}  skiff-amd64.iso\n`],
+  ])('writes the line when %s', async (_, before) => {
+    const out = mkdtempSync(path.join(tmp, 'first-'));
+    writeFileSync(path.join(out, 'skiff-amd64.iso'), 'amd64 image');
+    if (before !== undefined) writeFileSync(path.join(out, 'SHA256SUMS'), before);
+    await lib('amd64', `OUT=${JSON.stringify(out)}; sums_update skiff-amd64.iso`);
+    expect(readFileSync(path.join(out, 'SHA256SUMS'), 'utf8')).toMatch(/^[0-9a-f]{64}  skiff-amd64\.iso\n$/);
+    expect(readFileSync(path.join(out, 'SHA256SUMS'), 'utf8')).not.toContain('0'.repeat(64));
+  });
 });

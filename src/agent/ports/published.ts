@@ -20,9 +20,10 @@ export type PortEvent = { kind: 'start'; id: string } | { kind: 'stop'; id: stri
 /** Host addresses whose binding the guest's loopback or any guest address reaches. */
 const FORWARDED_HOST_IPS = new Set(['', '0.0.0.0', '::', '127.0.0.1']);
 
-type Json = Record<string, unknown>;
+export type Json = Record<string, unknown>;
 
-function obj(v: unknown): Json | undefined {
+/** A JSON object, or undefined for anything else (the engine's answers are checked, not trusted). */
+export function obj(v: unknown): Json | undefined {
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Json) : undefined;
 }
 

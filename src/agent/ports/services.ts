@@ -5,13 +5,7 @@
  * where the mesh takes it (measured: a task on either node answers). Pure parsing
  * here; the watcher does the I/O.
  */
-import type { PublishedPort } from './published.js';
-
-type Json = Record<string, unknown>;
-
-function obj(v: unknown): Json | undefined {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Json) : undefined;
-}
+import { obj, type PublishedPort } from './published.js';
 
 /** Services are keyed in the listener table like containers, under a prefix no container ID has. */
 export function serviceKey(id: string): string {

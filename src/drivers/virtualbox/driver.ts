@@ -44,10 +44,25 @@ export class VirtualBoxDriver implements Driver {
   }
 
   async check(): Promise<void> {
+    this.refuseArch();
     await this.ready();
   }
 
+  /**
+   * The arm64 image boots only by QEMU's direct kernel boot (it has no boot
+   * loader VirtualBox could start), so an aarch64 VM would hang until the start
+   * timeout: refused before anything is made.
+   */
+  private refuseArch(): void {
+    if (this.spec.arch === 'x86_64') return;
+    throw new SkiffError('vbox-arch', `the VirtualBox driver runs x86_64 guests only, not ${this.spec.arch}`, {
+      hint: 'use --driver qemu for an aarch64 guest, or --arch x86_64',
+      exitCode: ExitCode.usage,
+    });
+  }
+
   async create(): Promise<void> {
+    this.refuseArch();
     const vbox = await this.ready();
     const driverDir = this.spec.paths.driverDir;
     const found = await this.lookup();
