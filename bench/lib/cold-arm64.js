@@ -63,9 +63,9 @@ export function renderColdArm64(r, when) {
     `| cold start, \`skiff start\` wall | ${fmtSeconds(r.wall, 1)} |`,
     `| cold start, guest \`SKIFF-READY\` uptime | ${fmtSeconds(r.guestReady, 1)} |`,
     '',
-    'Compare with the x86_64 guest\'s cold start above (same CLI path; q35, `-cpu max`). Under TCG the aarch64',
-    'guest is not slower here: no firmware (QEMU loads the kernel itself on `virt`), and `pauth-impdef=on` keeps',
-    'pointer authentication cheap (plain `-cpu max`: 46.7 s to ready, see iso/README.md).',
+    'Compare with the x86_64 guest\'s cold start above (same CLI path; q35, `-cpu max`), keeping each run\'s load in mind.',
+    'What keeps the aarch64 guest near it under TCG: no firmware (QEMU loads the kernel itself on `virt`), and',
+    '`pauth-impdef=on` keeps pointer authentication cheap (plain `-cpu max`: 46.7 s to ready, see iso/README.md).',
     '',
     END,
   ];

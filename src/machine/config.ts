@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { ExitCode, SkiffError } from '../errors.js';
+import { intnetField, ipv4Field, mcastGroupField, networkNameField, portField } from '../network/fields.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { defaultShares } from './shares.js';
 import { parseSizeMiB } from './size.js';
@@ -37,13 +38,14 @@ export const MachineConfigSchema = z.object({
   /** Its place on a private network (skiff init --network), copied from networks/NAME.yaml at init. */
   network: z
     .object({
-      name: z.string(),
-      address: z.string(),
+      name: networkNameField,
+      address: ipv4Field,
       prefix: z.number().int().min(8).max(30),
       mac: z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/),
-      mcastGroup: z.string(),
-      mcastPort: z.number().int().min(1).max(65535),
-      intnet: z.string(),
+      // These reach QEMU's -netdev and VBoxManage's --intnet: held to the shapes skiff writes.
+      mcastGroup: mcastGroupField,
+      mcastPort: portField,
+      intnet: intnetField,
     })
     .optional(),
   createdAt: z.string(),

@@ -1,18 +1,46 @@
 import http from 'node:http';
 
+export type EngineMethod = 'GET' | 'POST' | 'DELETE';
+
+/**
+ * One Docker Engine API call on a unix socket (the machine's forwarded socket):
+ * a JSON body out when given, the answer's status and text back. Every engine
+ * call of skiff goes through here.
+ */
+export function engineRequest(
+  socketPath: string,
+  urlPath: string,
+  opts: { method?: EngineMethod; body?: unknown; timeoutMs?: number } = {},
+): Promise<{ status: number; body: string }> {
+  const method = opts.method ?? 'GET';
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        socketPath,
+        method,
+        path: urlPath,
+        agent: false,
+        headers: { Host: 'docker', ...(payload ? { 'Content-Type': 'application/json', 'Content-Length': String(payload.length) } : {}) },
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer to ${method} ${urlPath} from ${socketPath} within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
 /** A GET against the Docker API on a unix socket; resolves with status and body. */
 export function engineGet(socketPath: string, urlPath: string, timeoutMs: number): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ socketPath, path: urlPath, timeout: timeoutMs, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer from ${socketPath} within ${timeoutMs} ms`)));
-    req.on('error', reject);
-  });
+  return engineRequest(socketPath, urlPath, { timeoutMs });
 }
 
 export async function enginePing(socketPath: string, timeoutMs = 2000): Promise<boolean> {

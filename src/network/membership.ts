@@ -79,12 +79,25 @@ export async function joinNetwork(home: string, name: string, machine: string): 
 /** Frees every address MACHINE holds (delete calls it even when the machine's config is unreadable). */
 export async function leaveNetworks(home: string, machine: string): Promise<void> {
   await withNetworksLock(home, async () => {
-    for (const net of await listNetworks(home)) {
-      if (net.members[machine] === undefined) continue;
-      delete net.members[machine];
-      await saveNetwork(home, net);
-    }
+    for (const net of await listNetworks(home)) await dropMember(home, net, machine);
   });
+}
+
+/** Frees MACHINE's address on network NAME only (a swarm's cleanup must not touch its other networks). */
+export async function leaveNetwork(home: string, name: string, machine: string): Promise<void> {
+  validateNetworkName(name);
+  await withNetworksLock(home, async () => {
+    const net = await loadNetwork(home, name);
+    if (net) await dropMember(home, net, machine);
+  });
+}
+
+/** Under the networks lock. A network left without members is removed, so its /24 is free again. */
+async function dropMember(home: string, net: Network, machine: string): Promise<void> {
+  if (net.members[machine] === undefined) return;
+  delete net.members[machine];
+  if (Object.keys(net.members).length === 0) await removeNetworkFile(home, net.name);
+  else await saveNetwork(home, net);
 }
 
 /** Deletes network NAME's file; refuses while machines still hold addresses on it. */

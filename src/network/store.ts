@@ -6,27 +6,26 @@ import { z } from 'zod';
 import { ExitCode, SkiffError } from '../errors.js';
 import { describeZodError } from '../machine/config.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
+import { NETWORK_NAME_RE, intnetField, ipv4Field, machineNameField, mcastGroupField, networkNameField, portField, subnetField } from './fields.js';
 
 /** The facts of one private network (networks/NAME.yaml): who has which address, and what carries it. */
 export const NetworkSchema = z.object({
   version: z.literal(1),
-  name: z.string(),
-  subnet: z.string(),
+  name: networkNameField,
+  subnet: subnetField,
   /** QEMU: the multicast group/port on 127.0.0.1 (see carrier.ts). */
-  mcast: z.object({ group: z.string(), port: z.number().int().min(1).max(65535) }),
+  mcast: z.object({ group: mcastGroupField, port: portField }),
   /** VirtualBox: the internal network's name. */
-  intnet: z.string(),
+  intnet: intnetField,
   /** machine name -> its address on the subnet (no prefix). */
-  members: z.record(z.string(), z.string()).default({}),
+  members: z.record(machineNameField, ipv4Field).default({}),
   createdAt: z.string(),
 });
 export type Network = z.infer<typeof NetworkSchema>;
 
-// The same charset as machine names: a network named S makes machines S-1, S-2 ...
-const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,27}$/;
 
 export function validateNetworkName(name: string): string {
-  if (!NAME_RE.test(name)) {
+  if (!NETWORK_NAME_RE.test(name)) {
     throw new SkiffError('invalid-network', `invalid network name ${JSON.stringify(name)}`, {
       hint: 'use 1-28 characters: lowercase letters, digits, "-" and "_", starting with a letter or digit',
       exitCode: ExitCode.usage,
@@ -88,6 +87,7 @@ export async function loadNetwork(home: string, name: string): Promise<Network |
   }
   const r = NetworkSchema.safeParse(raw);
   if (!r.success) throw broken(describeZodError(r.error));
+  if (r.data.name !== name) throw broken(`it names network "${r.data.name}"`);
   return r.data;
 }
 

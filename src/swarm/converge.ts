@@ -1,7 +1,7 @@
 import type { Machine } from '../machine/machine.js';
 import { engineOk } from './engine-api.js';
 import { privateAddress } from './members.js';
-import { localSwarmOf, nodesOf, planSwarm, staleNodes, type LocalSwarm, type SwarmNode, type SwarmStep } from './model.js';
+import { localSwarmOf, nodesOf, planSwarm, staleNodes, waitWhilePending, isPending, type LocalSwarm, type SwarmNode, type SwarmStep } from './model.js';
 
 const SWARM_PORT = 2377;
 /**
@@ -10,27 +10,40 @@ const SWARM_PORT = 2377;
  * 10.200.0.0/16 keeps overlays (and ingress) clear of it and of 198.18/16.
  */
 export const SWARM_ADDR_POOL = '10.200.0.0/16';
+/** How long a node may stay "pending" (its swarm starting after a boot) before skiff gives up. */
+const PENDING_WAIT_MS = 60_000;
 
-export async function localSwarm(m: Machine): Promise<LocalSwarm> {
-  return localSwarmOf(await engineOk(m.paths.dockerSocket, m.name, 'GET', '/info'));
+export async function localSwarm(m: Machine, timeoutMs?: number): Promise<LocalSwarm> {
+  return localSwarmOf(await engineOk(m.paths.dockerSocket, m.name, 'GET', '/info', undefined, timeoutMs));
 }
 
 export async function managerNodes(m: Machine): Promise<SwarmNode[]> {
   return nodesOf(await engineOk(m.paths.dockerSocket, m.name, 'GET', '/nodes'));
 }
 
+export interface Converged {
+  steps: SwarmStep[];
+  /** When no step was taken: each machine's /info and the manager's /nodes as read, still true (saves reading them again). */
+  unchanged?: { locals: LocalSwarm[]; nodes: SwarmNode[] };
+}
+
 /**
  * Makes `manager` the swarm's manager and every worker a member, doing only what
  * is missing; returns the steps taken (none on a healthy swarm).
  */
-export async function converge(manager: Machine, workers: Machine[], progress: (text: string) => void): Promise<SwarmStep[]> {
-  const locals = await Promise.all([manager, ...workers].map(localSwarm));
+export async function converge(manager: Machine, workers: Machine[], progress: (text: string) => void): Promise<Converged> {
+  const all = [manager, ...workers];
+  const read = () => Promise.all(all.map((m) => localSwarm(m)));
+  const locals = await waitWhilePending(read, await read(), PENDING_WAIT_MS, (now) =>
+    progress(`waiting for the swarm to come up on ${all.filter((_, i) => isPending(now[i]!)).map((m) => m.name).join(', ')}`),
+  );
   const mgrLocal = locals[0]!;
   const nodes = mgrLocal.state === 'active' && mgrLocal.controlAvailable ? await managerNodes(manager) : [];
   const steps = planSwarm(
     { name: manager.name, local: mgrLocal },
     workers.map((w, i) => ({ name: w.name, local: locals[i + 1]! })),
     nodes,
+    manager.config.network?.name,
   );
   const byName = new Map([manager, ...workers].map((m) => [m.name, m]));
   const mgrAddr = privateAddress(manager);
@@ -70,5 +83,5 @@ export async function converge(manager: Machine, workers: Machine[], progress: (
       await engineOk(manager.paths.dockerSocket, manager.name, 'DELETE', `/nodes/${encodeURIComponent(n.id)}?force=true`);
     }
   }
-  return steps;
+  return steps.length === 0 ? { steps, unchanged: { locals, nodes } } : { steps };
 }

@@ -1,6 +1,7 @@
+import { readdir } from 'node:fs/promises';
 import { ExitCode, SkiffError } from '../errors.js';
 import { Machine } from '../machine/machine.js';
-import { validateMachineName } from '../machine/paths.js';
+import { machinesDir, validateMachineName } from '../machine/paths.js';
 import { listNetworks, loadNetwork, validateNetworkName } from '../network/store.js';
 
 export const MAX_NODES = 16;
@@ -15,6 +16,37 @@ export function nodeNames(swarm: string, nodes: number): string[] {
     });
   }
   return Array.from({ length: nodes }, (_, i) => validateMachineName(`${swarm}-${i + 1}`));
+}
+
+/**
+ * How many nodes `swarm up` makes: --nodes when given, else as many as the swarm
+ * has (its highest S-k among the network's members and the machines named S-k),
+ * 2 for a new swarm. A swarm does not shrink: fewer than it has is refused rather
+ * than leaving nodes skiff no longer counts.
+ */
+export function nodeCountFor(swarm: string, requested: number | undefined, existing: number): number {
+  if (requested === undefined) return existing > 0 ? existing : 2;
+  if (Number.isInteger(requested) && requested >= 1 && requested < existing) {
+    const dropped = requested + 1 === existing ? `${swarm}-${existing}` : `${swarm}-${requested + 1}..${swarm}-${existing}`;
+    throw new SkiffError('swarm-shrink', `swarm "${swarm}" has ${existing} nodes; --nodes ${requested} would leave out ${dropped}`, {
+      hint: `leave out --nodes (or give ${existing} or more); to make it smaller, delete its last nodes with \`skiff delete -y -m ${swarm}-${existing}\``,
+      exitCode: ExitCode.usage,
+    });
+  }
+  return requested;
+}
+
+/** The highest k of S-k among network S's members and the machines that exist; 0 when none. */
+export async function existingNodeCount(home: string, swarm: string): Promise<number> {
+  const net = await loadNetwork(home, swarm);
+  let dirs: string[] = [];
+  try {
+    dirs = (await readdir(machinesDir(home), { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  const numbers = [...Object.keys(net?.members ?? {}), ...dirs].map((n) => nodeNumber(swarm, n)).filter((k) => k !== Number.MAX_SAFE_INTEGER);
+  return Math.max(0, ...numbers);
 }
 
 export function managerName(swarm: string): string {

@@ -1,8 +1,8 @@
 import type { VmState } from '../drivers/driver.js';
-import { enginePing } from '../machine/engine.js';
+import type { Machine } from '../machine/machine.js';
 import { localSwarm, managerNodes } from './converge.js';
 import { requireSwarm } from './members.js';
-import type { SwarmNode } from './model.js';
+import type { LocalSwarm, SwarmNode } from './model.js';
 
 export interface SwarmMemberStatus {
   machine: string;
@@ -18,29 +18,58 @@ export interface SwarmStatus {
   name: string;
   manager: string;
   managerReachable: boolean;
+  /** Why the manager cannot say who is in the swarm; absent when it can. */
+  managerProblem?: string;
   members: SwarmMemberStatus[];
+}
+
+/** What was read of each machine (in order, manager first) and of the manager. */
+export interface SwarmReading {
+  vms: VmState[];
+  /** Each engine's /info, when it answered. */
+  locals: Array<LocalSwarm | undefined>;
+  /** The manager's /nodes; empty when it is not a serving manager. */
+  nodes: SwarmNode[];
 }
 
 /** Reads the swarm's truth from the hypervisors and the engines; changes nothing. */
 export async function swarmStatus(home: string, swarm: string): Promise<SwarmStatus> {
   const machines = await requireSwarm(home, swarm);
-  const manager = machines[0]!;
+  return statusOf(swarm, machines, await readSwarm(machines));
+}
+
+export async function readSwarm(machines: Machine[]): Promise<SwarmReading> {
   const vms = await Promise.all(machines.map((m) => m.driver.state()));
-  const up = await Promise.all(machines.map((m, i) => (vms[i] === 'running' ? enginePing(m.paths.dockerSocket) : Promise.resolve(false))));
-  const locals = await Promise.all(machines.map((m, i) => (up[i] ? localSwarm(m).catch(() => undefined) : Promise.resolve(undefined))));
-  const managerReachable = up[0]! && locals[0]?.controlAvailable === true;
-  const nodes = managerReachable ? await managerNodes(manager).catch(() => [] as SwarmNode[]) : [];
+  // /info is the ping: an engine that does not answer it is not up.
+  const locals = await Promise.all(machines.map((m, i) => (vms[i] === 'running' ? localSwarm(m, 5000).catch(() => undefined) : Promise.resolve(undefined))));
+  const nodes = locals[0]?.controlAvailable ? await managerNodes(machines[0]!).catch(() => [] as SwarmNode[]) : [];
+  return { vms, locals, nodes };
+}
+
+/** The status of machines (manager first) from what was read of them. */
+export function statusOf(swarm: string, machines: Machine[], r: SwarmReading): SwarmStatus {
+  const manager = machines[0]!;
+  const mgrLocal = r.locals[0];
+  const managerReachable = mgrLocal?.controlAvailable === true;
+  const managerProblem = managerReachable
+    ? undefined
+    : r.vms[0] !== 'running'
+      ? 'is not running'
+      : !mgrLocal
+        ? 'runs, but its Docker engine does not answer'
+        : `is not a manager (swarm ${mgrLocal.state})`;
   return {
     name: swarm,
     manager: manager.name,
     managerReachable,
+    ...(managerProblem ? { managerProblem } : {}),
     members: machines.map((m, i) => {
-      const local = locals[i];
+      const local = r.locals[i];
       // Match by the node ID the machine reports; a stopped machine by its hostname (its entry stays).
-      const n = nodes.find((x) => (local?.nodeId ? x.id === local.nodeId : x.hostname === m.name));
+      const n = r.nodes.find((x) => (local?.nodeId ? x.id === local.nodeId : x.hostname === m.name));
       return {
         machine: m.name,
-        vm: vms[i]!,
+        vm: r.vms[i]!,
         address: m.config.network?.address ?? '',
         ...(n ? { node: { id: n.id, role: n.role, state: n.state, availability: n.availability, leader: n.leader } } : {}),
         ...(local ? { localState: local.state } : {}),
@@ -58,6 +87,8 @@ export function renderSwarmStatus(s: SwarmStatus): string {
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   const lines = rows.map((r) => r.map((v, c) => (c === r.length - 1 ? v : v.padEnd(widths[c]!))).join('  '));
-  if (!s.managerReachable) lines.push(`(the manager ${s.manager} is not running: roles and node states are unknown; \`skiff swarm up --name ${s.name}\`)`);
+  if (!s.managerReachable) {
+    lines.push(`(the manager ${s.manager} ${s.managerProblem ?? 'is not running'}: roles and node states are unknown; \`skiff swarm up --name ${s.name}\`)`);
+  }
   return lines.join('\n');
 }

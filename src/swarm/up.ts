@@ -1,20 +1,26 @@
+import { agentStatus } from '../agent/control.js';
+import type { VmState } from '../drivers/driver.js';
 import { ExitCode, SkiffError } from '../errors.js';
 import type { ResolvedImage } from '../image/store.js';
 import type { MachineConfig, UserSettings } from '../machine/config.js';
+import { enginePing } from '../machine/engine.js';
 import { initMachine } from '../machine/init.js';
 import { Machine } from '../machine/machine.js';
 import { startMachine } from '../machine/start.js';
+import { validateNetworkName } from '../network/store.js';
 import { StageReporter } from '../ui/stages.js';
-import { converge, managerNodes, localSwarm } from './converge.js';
-import { nodeNames } from './members.js';
-import type { SwarmStep } from './model.js';
-import { swarmStatus, type SwarmStatus } from './status.js';
+import { converge, localSwarm, managerNodes } from './converge.js';
+import { withSwarmLock } from './lock.js';
+import { existingNodeCount, nodeCountFor, nodeNames } from './members.js';
+import type { LocalSwarm, SwarmNode, SwarmStep } from './model.js';
+import { readSwarm, statusOf, type SwarmStatus } from './status.js';
 
 export interface SwarmUpRequest {
   home: string;
   swarm: string;
-  nodes: number;
-  /** init options for machines that do not exist yet (the network is the swarm's). */
+  /** How many nodes; undefined: as many as the swarm has (2 for a new one). */
+  nodes?: number;
+  /** init options for machines that do not exist yet; a network, if given, must be the swarm's. */
   settings: UserSettings;
   resolveImage(source: { iso?: string; checksum?: string; arch: MachineConfig['arch'] }): Promise<ResolvedImage>;
   progress(text: string): void;
@@ -26,57 +32,111 @@ export interface SwarmUpResult {
   created: string[];
   started: string[];
   steps: SwarmStep[];
+  /** Nothing was created, started, repaired or joined: the swarm was up. */
+  alreadyUp: boolean;
   status: SwarmStatus;
 }
 
 /**
  * Creates what is missing, starts what is stopped (all at once), then makes S-1
- * the manager and the others its workers. On a running, healthy swarm every
- * step is a no-op, so it returns at once.
+ * the manager and the others its workers. On a running, healthy swarm each
+ * machine is asked once for its VM state, agent and /info, the manager once for
+ * /nodes, and it returns.
  */
 export async function swarmUp(req: SwarmUpRequest): Promise<SwarmUpResult> {
-  const names = nodeNames(req.swarm, req.nodes);
+  validateNetworkName(req.swarm);
+  if (req.settings.network !== undefined && req.settings.network !== req.swarm) {
+    throw new SkiffError('invalid-settings', `a swarm's machines are on the network of its name ("${req.swarm}"), not "${req.settings.network}"`, {
+      hint: 'leave out --network, or give --name instead',
+      exitCode: ExitCode.usage,
+    });
+  }
+  const names = nodeNames(req.swarm, nodeCountFor(req.swarm, req.nodes, await existingNodeCount(req.home, req.swarm)));
+  const existing = await Promise.all(names.map((n) => loadIfExists(req.home, n)));
+  // Every name is checked before anything is created: a refusal leaves nothing half-made.
+  for (const [i, m] of existing.entries()) {
+    if (m && m.config.network?.name !== req.swarm) {
+      const on = m.config.network ? `is on network "${m.config.network.name}"` : 'is on no private network';
+      throw new SkiffError('not-in-swarm', `machine "${names[i]}" exists but ${on}, not "${req.swarm}"`, {
+        hint: `delete it (skiff delete -y -m ${names[i]}) or choose another --name`,
+        exitCode: ExitCode.conflict,
+      });
+    }
+  }
+
   const created: string[] = [];
   const machines: Machine[] = [];
-  for (const name of names) {
-    let m: Machine;
-    try {
-      m = await Machine.load(req.home, name);
-    } catch (e) {
-      if ((e as { code?: string }).code !== 'no-machine') throw e;
+  for (const [i, name] of names.entries()) {
+    let m = existing[i];
+    if (!m) {
       req.progress(`creating machine ${name}`);
       m = await initMachine({ home: req.home, name, settings: { ...req.settings, network: req.swarm }, resolveImage: req.resolveImage }, { orLoad: true });
       created.push(name);
     }
-    if (m.config.network?.name !== req.swarm) {
-      throw new SkiffError('not-in-swarm', `machine "${name}" exists but is not on network "${req.swarm}"`, {
-        hint: `delete it (skiff delete -y -m ${name}) or choose another --name`,
-        exitCode: ExitCode.conflict,
-      });
-    }
     machines.push(m);
   }
 
-  const states = await Promise.all(machines.map((m) => m.driver.state()));
-  const stopped = machines.filter((_, i) => states[i] !== 'running').map((m) => m.name);
-  if (stopped.length) req.progress(`starting ${stopped.join(', ')}`);
-  // startMachine on a running machine with a live agent returns at once; it also repairs a dead agent.
-  await Promise.all(machines.map(async (m) => startMachine(m, await StageReporter.create(false, false))));
+  // One look per machine (VM state, agent, engine ping); only the others go through start.
+  const looks = await Promise.all(machines.map(serving));
+  const notServing = machines.filter((_, i) => !looks[i]!.serving);
+  const started = machines.filter((_, i) => looks[i]!.vm !== 'running').map((m) => m.name);
+  if (started.length) req.progress(`starting ${started.join(', ')}`);
+  await Promise.all(notServing.map(async (m) => startMachine(m, await StageReporter.create(false, false))));
 
   const [manager, ...workers] = machines as [Machine, ...Machine[]];
-  const steps = await converge(manager, workers, req.progress);
-  await waitReady(manager, machines, req.readyTimeoutMs ?? 120_000, req.progress);
-  return { created, started: stopped, steps, status: await swarmStatus(req.home, req.swarm) };
+  const { steps, unchanged } = await withSwarmLock(
+    req.home,
+    req.swarm,
+    async () => {
+      const c = await converge(manager, workers, req.progress);
+      await waitReady(manager, machines, req.readyTimeoutMs ?? 120_000, req.progress, c.unchanged);
+      return c;
+    },
+    { onWait: () => req.progress(`another skiff command is working on swarm ${req.swarm}; waiting for it`) },
+  );
+  const alreadyUp = created.length === 0 && notServing.length === 0 && steps.length === 0;
+  // Nothing changed: what converge read is the status; otherwise read it again.
+  const reading = unchanged && notServing.length === 0 ? { vms: looks.map((l) => l.vm), ...unchanged } : await readSwarm(machines);
+  return { created, started, steps, alreadyUp, status: statusOf(req.swarm, machines, reading) };
 }
 
-/** Every node of ours shows Ready on the manager (a node that just joined or rebooted takes a few seconds). */
-async function waitReady(manager: Machine, machines: Machine[], timeoutMs: number, progress: (t: string) => void): Promise<void> {
+async function loadIfExists(home: string, name: string): Promise<Machine | undefined> {
+  try {
+    return await Machine.load(home, name);
+  } catch (e) {
+    if ((e as { code?: string }).code === 'no-machine') return undefined;
+    throw e;
+  }
+}
+
+/** Running with a live agent and an engine that answers: nothing for start to do. */
+async function serving(m: Machine): Promise<{ vm: VmState; serving: boolean }> {
+  const vm = await m.driver.state();
+  if (vm !== 'running') return { vm, serving: false };
+  const agent = await agentStatus(m.paths);
+  return { vm, serving: agent.state === 'running' && (await enginePing(m.paths.dockerSocket)) };
+}
+
+/**
+ * Every node of ours shows Ready on the manager (a node that just joined or
+ * rebooted takes a few seconds). `known`: /info and /nodes just read and still
+ * true, so a healthy swarm costs no further call.
+ */
+async function waitReady(
+  manager: Machine,
+  machines: Machine[],
+  timeoutMs: number,
+  progress: (t: string) => void,
+  known?: { locals: LocalSwarm[]; nodes: SwarmNode[] },
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  const ids = new Map(await Promise.all(machines.map(async (m) => [(await localSwarm(m)).nodeId, m.name] as const)));
+  const locals = known?.locals ?? (await Promise.all(machines.map((m) => localSwarm(m))));
+  const ids = new Map(locals.map((l, i) => [l.nodeId, machines[i]!.name] as const));
+  let nodes = known?.nodes;
   let said = false;
   for (;;) {
-    const nodes = await managerNodes(manager);
-    const notReady = [...ids].filter(([id]) => nodes.find((n) => n.id === id)?.state !== 'ready').map(([, name]) => name);
+    nodes ??= await managerNodes(manager);
+    const notReady = [...ids].filter(([id]) => nodes!.find((n) => n.id === id)?.state !== 'ready').map(([, name]) => name);
     if (notReady.length === 0) return;
     if (Date.now() > deadline) {
       throw new SkiffError('swarm-not-ready', `swarm nodes not Ready after ${Math.round(timeoutMs / 1000)} s: ${notReady.join(', ')}`, {
@@ -86,5 +146,6 @@ async function waitReady(manager: Machine, machines: Machine[], timeoutMs: numbe
     if (!said) progress(`waiting for ${notReady.join(', ')} to be Ready`);
     said = true;
     await new Promise((r) => setTimeout(r, 500));
+    nodes = undefined;
   }
 }

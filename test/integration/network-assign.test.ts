@@ -7,8 +7,8 @@ import { SkiffError } from '../../src/errors.js';
 import { guestSettings } from '../../src/machine/init.js';
 import { mcastCarrierFor } from '../../src/network/carrier.js';
 import { privateMac } from '../../src/network/mac.js';
-import { joinNetwork, leaveNetworks, removeNetwork } from '../../src/network/membership.js';
-import { loadNetwork, networkFile } from '../../src/network/store.js';
+import { joinNetwork, leaveNetwork, leaveNetworks, removeNetwork } from '../../src/network/membership.js';
+import { loadNetwork, networkFile, saveNetwork } from '../../src/network/store.js';
 
 let home: string;
 beforeEach(async () => {
@@ -58,9 +58,38 @@ describe('private network addresses', () => {
     const e = await removeNetwork(home, 'net').catch((err: unknown) => err);
     expect(e).toBeInstanceOf(SkiffError);
     expect((e as SkiffError).code).toBe('network-in-use');
+    await joinNetwork(home, 'net', 'b');
     await leaveNetworks(home, 'a');
+    expect(await removeNetwork(home, 'net').catch((err: unknown) => (err as SkiffError).code)).toBe('network-in-use');
+    // A network file with no members (written by an older skiff) is removed too.
+    const net = (await loadNetwork(home, 'net'))!;
+    await saveNetwork(home, { ...net, members: {} });
     expect(await removeNetwork(home, 'net')).toBe(true);
     expect(await loadNetwork(home, 'net')).toBeUndefined();
+  });
+
+  it('removes a network whose last member leaves, so its /24 is given back', async () => {
+    await joinNetwork(home, 'first', 'a');
+    const second = await joinNetwork(home, 'second', 'b');
+    expect(second.address).toMatch(/^198\.18\.1\./);
+    await leaveNetworks(home, 'a');
+    expect(await loadNetwork(home, 'first')).toBeUndefined();
+    expect((await joinNetwork(home, 'third', 'c')).address).toMatch(/^198\.18\.0\./);
+    await leaveNetwork(home, 'second', 'b');
+    expect(await loadNetwork(home, 'second')).toBeUndefined();
+  });
+
+  it('leaveNetwork frees an address on that network only', async () => {
+    const onX = await joinNetwork(home, 'x', 'm');
+    await joinNetwork(home, 'y', 'm');
+    await joinNetwork(home, 'y', 'other');
+    await leaveNetwork(home, 'y', 'm');
+    expect((await loadNetwork(home, 'x'))!.members).toEqual({ m: onX.address });
+    expect(Object.keys((await loadNetwork(home, 'y'))!.members)).toEqual(['other']);
+    // Leaving a network one is not on, or one that does not exist, changes nothing.
+    await leaveNetwork(home, 'y', 'nobody');
+    await leaveNetwork(home, 'zzz', 'm');
+    expect((await loadNetwork(home, 'x'))!.members).toEqual({ m: onX.address });
   });
 
   it('rejects a bad network name before writing anything', async () => {

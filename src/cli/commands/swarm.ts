@@ -4,7 +4,7 @@ import { initOptions, type InitArgs } from './init.js';
 
 export interface SwarmArgs extends InitArgs {
   name: string;
-  nodes: number;
+  nodes?: number;
 }
 
 async function reporter(ctx: CommandContext) {
@@ -19,14 +19,7 @@ async function up(argv: SwarmArgs, ctx: CommandContext): Promise<void> {
     import('../../swarm/up.js'),
     import('../../swarm/status.js'),
   ]);
-  const { network, ...settings } = await settingsFrom(argv);
-  if (network !== undefined && network !== argv.name) {
-    const { SkiffError, ExitCode } = await import('../../errors.js');
-    throw new SkiffError('invalid-settings', `a swarm's machines are on the network of its name ("${argv.name}"), not "${network}"`, {
-      hint: 'leave out --network, or give --name instead',
-      exitCode: ExitCode.usage,
-    });
-  }
+  const settings = await settingsFrom(argv);
   const ui = await reporter(ctx);
   const t0 = performance.now();
   try {
@@ -40,7 +33,7 @@ async function up(argv: SwarmArgs, ctx: CommandContext): Promise<void> {
       progress: (text) => ui.stage('swarm', text),
     });
     const s = ((performance.now() - t0) / 1000).toFixed(1);
-    ui.succeed(r.steps.length || r.started.length ? `Swarm "${argv.name}" is up (${s} s)` : `Swarm "${argv.name}" was already up`);
+    ui.succeed(r.alreadyUp ? `Swarm "${argv.name}" was already up` : `Swarm "${argv.name}" is up (${s} s)`);
     ctx.out.result({ ...r, seconds: Number(s) }, () => {
       const lines = [renderSwarmStatus(r.status)];
       if (ctx.out.interactive) lines.push(`To use it: eval "$(skiff shellinit -m ${r.status.manager})"`);
@@ -107,7 +100,10 @@ export const swarmCommand: CommandModule<GlobalArgs, SwarmArgs> = {
         describe: 'Create, start and join the machines (again: repairs, or returns at once)',
         builder: (yy) =>
           initOptions(nameOption(yy))
-            .option('nodes', { type: 'number', default: 2, describe: 'how many machines' })
+            .option('nodes', {
+              type: 'number',
+              describe: 'how many machines (default: as many as the swarm has, 2 for a new one); fewer than it has is refused: a swarm does not shrink',
+            })
             .example('$0 swarm up --nodes 3', 'swarm-1 (manager), swarm-2, swarm-3') as Argv<SwarmArgs>,
         handler: action<SwarmArgs>(up) as never,
       })
