@@ -60,11 +60,19 @@ async function until<T>(what: string, f: () => Promise<T | undefined>, ms: numbe
 /** Pages served on the host's 127.0.0.1:PORT until every node's page was seen (the mesh balances per connection). */
 async function pagesFromEveryNode(ms: number): Promise<Set<string>> {
   const seen = new Set<string>();
-  await until(`pages from ${NODES.join(' and ')} on 127.0.0.1:${PORT}`, async () => {
-    const r = await fetchLocal(PORT);
-    if ('status' in r && r.status === 200) seen.add(r.body.trim());
-    return NODES.every((n) => seen.has(`node ${n}`)) ? true : undefined;
-  }, ms);
+  // Every distinct answer (page or error) with its count: a timeout says what did come back.
+  const answers = new Map<string, number>();
+  try {
+    await until(`pages from ${NODES.join(' and ')} on 127.0.0.1:${PORT}`, async () => {
+      const r = await fetchLocal(PORT);
+      const key = 'status' in r ? `${r.status} ${r.body.trim()}` : `error ${r.error}`;
+      answers.set(key, (answers.get(key) ?? 0) + 1);
+      if ('status' in r && r.status === 200) seen.add(r.body.trim());
+      return NODES.every((n) => seen.has(`node ${n}`)) ? true : undefined;
+    }, ms);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}; answers: ${JSON.stringify(Object.fromEntries(answers))}`);
+  }
   return seen;
 }
 
@@ -136,7 +144,8 @@ describe('skiff swarm (real QEMU guests)', () => {
       return running.length === 2 ? running.sort() : undefined;
     }, 240_000);
     expect(placed).toEqual(NODES);
-    const seen = await pagesFromEveryNode(120_000);
+    // As after a restart below: under TCG the mesh can take minutes to carry the first connections to both tasks.
+    const seen = await pagesFromEveryNode(240_000);
     expect([...seen].sort()).toEqual(['node swarm-1', 'node swarm-2']);
 
     // Over the overlay: a container on the worker finds the service by name (embedded DNS gives its
@@ -148,12 +157,12 @@ describe('skiff swarm (real QEMU guests)', () => {
       return /^node swarm-[12]$/m.test(r.stdout) ? r.stdout.trim() : undefined;
     }, 120_000);
     expect(viaOverlay).toMatch(/^vip 10\.200\.\d+\.\d+\nnode swarm-[12]$/);
-  }, 600_000);
+  }, 900_000);
 
   it('swarm up on a running swarm changes nothing', async () => {
     const r = await run(['swarm', 'up', '--json']);
-    const out = JSON.parse(r.stdout) as { created: string[]; started: string[]; steps: unknown[] };
-    expect(out).toMatchObject({ created: [], started: [], steps: [] });
+    const out = JSON.parse(r.stdout) as { created: string[]; started: string[]; steps: unknown[]; alreadyUp: boolean };
+    expect(out).toMatchObject({ created: [], started: [], steps: [], alreadyUp: true });
   }, 120_000);
 
   it('swarm down, then swarm up: the swarm and its service come back', async () => {

@@ -27,6 +27,18 @@ describe('service ports', () => {
     expect(allServicePorts([web, { ID: 'svc2', Spec: { Name: 'api' }, Endpoint: { Ports: [{ Protocol: 'tcp', PublishedPort: 9000 }] } }]).map((p) => p.hostPort)).toEqual([8080, 9000]);
   });
 
+  it('before the allocator fills in Endpoint, takes the ports the spec asks for (not ones the swarm picks)', () => {
+    const justCreated = {
+      ID: 'svc3',
+      Spec: { Name: 'web', EndpointSpec: { Ports: [{ Protocol: 'tcp', TargetPort: 80, PublishedPort: 8080 }, { Protocol: 'tcp', TargetPort: 81 }] } },
+      Endpoint: { Spec: {} },
+    };
+    expect(servicePorts(justCreated).map((p) => p.hostPort)).toEqual([8080]);
+    // Once allocated, Endpoint.Ports is the truth (it has the swarm-picked port too).
+    const allocated = { ...justCreated, Endpoint: { Ports: [{ Protocol: 'tcp', PublishedPort: 8080 }, { Protocol: 'tcp', PublishedPort: 30001 }] } };
+    expect(servicePorts(allocated).map((p) => p.hostPort)).toEqual([8080, 30001]);
+  });
+
   it('reads create/update/remove service events and nothing else', () => {
     expect(serviceEvent({ Type: 'service', Action: 'create', Actor: { ID: 'a' } })).toEqual({ kind: 'changed', id: 'a' });
     expect(serviceEvent({ Type: 'service', Action: 'update', Actor: { ID: 'a' } })).toEqual({ kind: 'changed', id: 'a' });

@@ -19,7 +19,12 @@ export function servicePorts(service: unknown): PublishedPort[] {
   if (typeof id !== 'string') return [];
   const rawName = obj(s?.['Spec'])?.['Name'];
   const name = typeof rawName === 'string' && rawName !== '' ? rawName : id.slice(0, 12);
-  const ports = obj(s?.['Endpoint'])?.['Ports'];
+  // Endpoint.Ports is filled in by the manager's allocator a moment after `create`, and
+  // the create event may be read before it is: a port the user chose is already in the
+  // spec. (One the swarm picks itself appears only in Endpoint, with a later update.)
+  const allocated = obj(s?.['Endpoint'])?.['Ports'];
+  const requested = obj(obj(s?.['Spec'])?.['EndpointSpec'])?.['Ports'];
+  const ports = Array.isArray(allocated) && allocated.length > 0 ? allocated : requested;
   const out = new Map<number, PublishedPort>();
   for (const p of Array.isArray(ports) ? ports : []) {
     const port = obj(p);
