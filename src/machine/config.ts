@@ -3,7 +3,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { ExitCode, SkiffError } from '../errors.js';
 import { intnetField, ipv4Field, mcastGroupField, networkNameField, portField } from '../network/fields.js';
-import { writeFileAtomic } from '../util/atomic-file.js';
+import { describeZodError, parseYamlFile, writeYamlFile } from '../util/yaml-file.js';
 import { defaultShares } from './shares.js';
 import { parseSizeMiB } from './size.js';
 
@@ -98,11 +98,6 @@ export function defaultSettings(home: string | undefined): Required<Pick<UserSet
   };
 }
 
-export function describeZodError(e: z.ZodError): string {
-  return e.issues
-    .map((i) => `${i.path.length ? i.path.join('.') + ': ' : ''}${i.message}`)
-    .join('; ');
-}
 
 export function validateUserSettings(raw: unknown, where: string): UserSettings {
   const r = UserSettingsSchema.safeParse(raw ?? {});
@@ -180,20 +175,11 @@ export async function loadMachineConfig(file: string, name: string): Promise<Mac
       hint: `fix it by hand, or remove the machine and its data with \`skiff delete --yes -m ${name}\``,
       exitCode: ExitCode.environment,
     });
-  let raw: unknown;
-  try {
-    raw = YAML.parse(text);
-  } catch (e) {
-    throw broken((e as Error).message.split('\n')[0] ?? 'bad YAML');
-  }
-  const r = MachineConfigSchema.safeParse(raw);
-  if (!r.success) throw broken(describeZodError(r.error));
-  if (r.data.name !== name) throw broken(`it names machine "${r.data.name}"`);
-  return r.data;
+  const config = parseYamlFile(text, MachineConfigSchema, broken);
+  if (config.name !== name) throw broken(`it names machine "${config.name}"`);
+  return config;
 }
 
 export async function saveMachineConfig(file: string, config: MachineConfig): Promise<void> {
-  const valid = MachineConfigSchema.parse(config);
-  const text = '# skiff machine config; edit while the machine is stopped.\n' + YAML.stringify(valid);
-  await writeFileAtomic(file, text, { mode: 0o600 });
+  await writeYamlFile(file, 'skiff machine config; edit while the machine is stopped.', MachineConfigSchema, config);
 }

@@ -1,64 +1,9 @@
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import lockfile from 'proper-lockfile';
-import { ExitCode, SkiffError } from '../errors.js';
+import { withFileLock, type LockOptions } from '../util/file-lock.js';
 
-export interface LockOptions {
-  /** How long to wait for another skiff command holding the lock (e.g. a `start` mid-boot). */
-  waitMs?: number;
-  /** Called once when the lock is busy and we start waiting. */
-  onWait?: () => void;
-}
+export type { LockOptions };
 
-/**
- * Holds machine NAME's lock while fn runs. proper-lockfile keeps the lock's mtime
- * fresh while held, so a lock left by a crashed process goes stale after a few
- * seconds and is taken over instead of blocking every later command.
- */
-export async function withMachineLock<T>(
-  machinesDir: string,
-  name: string,
-  fn: () => Promise<T>,
-  opts: LockOptions = {},
-): Promise<T> {
-  await mkdir(machinesDir, { recursive: true, mode: 0o700 });
-  const lockPath = path.join(machinesDir, `.${name}.lock`);
-  const deadline = Date.now() + (opts.waitMs ?? 10 * 60_000);
-  let waited = false;
-  let release: (() => Promise<void>) | undefined;
-  for (;;) {
-    try {
-      // proper-lockfile keeps its in-process state under the first argument: one per
-      // machine, or locks of two machines held at once by one process (swarm up)
-      // overwrite each other's state and its mtime updater crashes on release.
-      release = await lockfile.lock(path.join(machinesDir, name), {
-        lockfilePath: lockPath,
-        realpath: false,
-        stale: 10_000,
-        update: 2_000,
-        // A compromised lock (mtime not refreshed, e.g. after host sleep) must not crash
-        // the command midway; the work under it is itself crash-safe.
-        onCompromised: () => {},
-      });
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw e;
-      if (Date.now() > deadline) {
-        throw new SkiffError('locked', `machine "${name}" is busy with another skiff command`, {
-          hint: 'wait for it to finish, then try again',
-          exitCode: ExitCode.conflict,
-        });
-      }
-      if (!waited) {
-        waited = true;
-        opts.onWait?.();
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await release().catch(() => {});
-  }
+/** Holds machine NAME's lock (machines/.NAME.lock) while fn runs. */
+export function withMachineLock<T>(machinesDir: string, name: string, fn: () => Promise<T>, opts: LockOptions = {}): Promise<T> {
+  return withFileLock(path.join(machinesDir, `.${name}.lock`), `machine "${name}"`, fn, opts);
 }

@@ -1,11 +1,9 @@
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import lockfile from 'proper-lockfile';
-import YAML from 'yaml';
 import { z } from 'zod';
 import { ExitCode, SkiffError } from '../errors.js';
-import { describeZodError } from '../machine/config.js';
-import { writeFileAtomic } from '../util/atomic-file.js';
+import { withFileLock } from '../util/file-lock.js';
+import { parseYamlFile, writeYamlFile } from '../util/yaml-file.js';
 import { NETWORK_NAME_RE, intnetField, ipv4Field, machineNameField, mcastGroupField, networkNameField, portField, subnetField } from './fields.js';
 
 /** The facts of one private network (networks/NAME.yaml): who has which address, and what carries it. */
@@ -47,22 +45,9 @@ export function networkFile(home: string, name: string): string {
  * every file and write one, and two `init`s must never hand out the same address.
  * A lock left by a crashed process goes stale after 10 s (proper-lockfile).
  */
-export async function withNetworksLock<T>(home: string, fn: () => Promise<T>): Promise<T> {
-  const dir = networksDir(home);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const release = await lockfile.lock(dir, {
-    lockfilePath: path.join(dir, '.lock'),
-    realpath: false,
-    stale: 10_000,
-    update: 2_000,
-    retries: { retries: 300, minTimeout: 50, maxTimeout: 200 },
-    onCompromised: () => {},
-  });
-  try {
-    return await fn();
-  } finally {
-    await release().catch(() => {});
-  }
+export function withNetworksLock<T>(home: string, fn: () => Promise<T>): Promise<T> {
+  // Held only for a read-modify-write of one small file: a minute of waiting means something is wrong.
+  return withFileLock(path.join(networksDir(home), '.lock'), 'the private-network table', fn, { waitMs: 60_000 });
 }
 
 export async function loadNetwork(home: string, name: string): Promise<Network | undefined> {
@@ -79,22 +64,13 @@ export async function loadNetwork(home: string, name: string): Promise<Network |
       hint: 'fix it by hand, or delete the machines on it and the file',
       exitCode: ExitCode.environment,
     });
-  let raw: unknown;
-  try {
-    raw = YAML.parse(text);
-  } catch (e) {
-    throw broken((e as Error).message.split('\n')[0] ?? 'bad YAML');
-  }
-  const r = NetworkSchema.safeParse(raw);
-  if (!r.success) throw broken(describeZodError(r.error));
-  if (r.data.name !== name) throw broken(`it names network "${r.data.name}"`);
-  return r.data;
+  const net = parseYamlFile(text, NetworkSchema, broken);
+  if (net.name !== name) throw broken(`it names network "${net.name}"`);
+  return net;
 }
 
 export async function saveNetwork(home: string, net: Network): Promise<void> {
-  const valid = NetworkSchema.parse(net);
-  const text = '# skiff private network; written by skiff init/delete.\n' + YAML.stringify(valid);
-  await writeFileAtomic(networkFile(home, net.name), text, { mode: 0o600 });
+  await writeYamlFile(networkFile(home, net.name), 'skiff private network; written by skiff init/delete.', NetworkSchema, net);
 }
 
 export async function listNetworks(home: string): Promise<Network[]> {

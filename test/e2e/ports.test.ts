@@ -1,5 +1,4 @@
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +6,7 @@ import { skiff } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
 import { freePort } from '../helpers/sshd.js';
 import { BUILT_ISO, removeSuiteMachine, requireArtifacts, STATIC_BUSYBOX } from '../helpers/e2e.js';
+import { fetchLocal } from '../helpers/http-get.js';
 
 /**
  * issue 6 (ports): with the real ISO under QEMU and the host's real docker CLI, a
@@ -33,21 +33,6 @@ async function run(args: string[], timeoutMs?: number) {
   const r = await skiff(args, env, timeoutMs);
   if (r.code !== 0) throw new Error(`skiff ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
   return r;
-}
-
-/** GET over plain HTTP from the host's loopback; the error code when the connection fails. */
-function fetchLocal(port: number): Promise<{ status: number; body: string } | { error: string }> {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 10_000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
-    });
-    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
-    req.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
-  });
 }
 
 async function until<T>(what: string, f: () => Promise<T | undefined>, ms: number): Promise<{ value: T; ms: number }> {
