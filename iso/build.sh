@@ -10,8 +10,6 @@
 #
 # Downloads are cached in ${SKIFF_ISO_CACHE:-$HOME/.cache/skiff-iso}.
 set -Eeuo pipefail
-# A failing command says where: set -e alone exits silently.
-trap 'echo "iso/build.sh: failed (exit $?) at ${BASH_SOURCE[0]}:$LINENO: $BASH_COMMAND" >&2' ERR
 umask 022
 export LC_ALL=C TZ=UTC
 
@@ -29,6 +27,7 @@ for f in common arch apt modules rootfs initramfs image; do
   # shellcheck source=/dev/null
   . "$ISO_DIR/lib/$f.sh"
 done
+trap 'report_failure $? "${BASH_SOURCE[0]:-$0}" "$LINENO" "$BASH_COMMAND"' ERR
 
 UPDATE_LOCK=""
 ARCH=${ARCH:-amd64}

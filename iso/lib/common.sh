@@ -1,6 +1,16 @@
 # Shared helpers for the iso build scripts (sourced, not run).
 
 log() { printf '[iso %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+# The ERR trap's handler (build.sh sets the trap with set -E, so it reaches into
+# functions and command substitutions): set -e alone exits silently, so the
+# command that ends the build is named. A command substitution runs without
+# errexit, and a failure there (a lookup that may come up empty, such as a
+# module built into the kernel) ends nothing: only a shell that errexit is about
+# to end reports, so a successful build prints no failure.
+report_failure() {
+  [[ $- == *e* ]] || return 0
+  echo "iso/build.sh: failed (exit $1) at $2:$3: $4" >&2
+}
 die() { printf '[iso] error: %s\n' "$*" >&2; exit 1; }
 
 # Debian's registry indexes are sometimes mid-sync for a minute: retry apt calls.

@@ -43,6 +43,35 @@ describe('build.sh options', () => {
   });
 });
 
+describe('failure reports', () => {
+  /** bash with build.sh's own ERR trap line, over common.sh, running `body`. */
+  async function withBuildTrap(body: string): Promise<{ code: number; stderr: string }> {
+    const trap = readFileSync(path.join(ISO_DIR, 'build.sh'), 'utf8').split('\n').find((l) => l.startsWith("trap 'report_failure"));
+    expect(trap, 'build.sh sets its ERR trap with report_failure').toBeDefined();
+    const script = `set -Eeuo pipefail; . ${JSON.stringify(path.join(ISO_DIR, 'lib/common.sh'))}\n${trap}\n${body}`;
+    try {
+      const { stderr } = await run('bash', ['-c', script]);
+      return { code: 0, stderr };
+    } catch (e) {
+      const err = e as { code: number; stderr: string };
+      return { code: err.code, stderr: err.stderr };
+    }
+  }
+
+  it('a lookup that comes up empty inside a command substitution reports nothing', async () => {
+    // module_path's shape: grep finds no line (a module built into the kernel), pipefail fails the pipeline.
+    // module_closure's shape: it runs inside a command substitution and looks each module up.
+    const r = await withBuildTrap('look() { grep -m1 nothing /dev/null | cut -d: -f1; }\nclosure() { local p; p=$(look); echo "[$p]"; }\nall=$(closure)\necho "$all"');
+    expect(r).toEqual({ code: 0, stderr: '' });
+  });
+
+  it('a command that ends the build is named, with its exit code, once', async () => {
+    const r = await withBuildTrap('p=$(grep -m1 nothing /dev/null || true)\nfalse\necho unreachable');
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^iso\/build\.sh: failed \(exit 1\) at .*:\d+: false$/)]);
+  });
+});
+
 describe('per-architecture settings', () => {
   it('amd64: ttyS0, isolinux, its own lock, qemu-aarch64 for binfmt', async () => {
     const out = await lib('amd64', 'echo "$ISO_NAME|$CONSOLE|$CMDLINE|${LOCK##*/}|$BIOS_BOOT|$BINFMT_TARGET|$LDSO|$KERNEL_GZIP"');
