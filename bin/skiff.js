@@ -2,6 +2,10 @@
 // shellinit runs in every new terminal and `start` on a running machine in every
 // script: both take paths that load almost nothing, and fall back to the full CLI.
 const args = process.argv.slice(2);
+if (process.platform === 'win32') {
+  const { refuseUnsupportedPlatform } = await import('../dist/cli/platform.js');
+  refuseUnsupportedPlatform(args);
+}
 if (args.includes('shellinit') || args.includes('env')) {
   const { tryFastShellinit } = await import('../dist/cli/fast-shellinit.js');
   if (tryFastShellinit(args)) process.exit();

@@ -97,6 +97,20 @@ deb_file() {
   return 0
 }
 
+# Downloads the given name=version lines into the cache.
+apt_download() {
+  [ -n "${APT_UPDATED:-}" ] || { apt_update; APT_UPDATED=1; }
+  # Builds of both architectures may run at once and share Architecture: all packages.
+  exec 9>"$CACHE/debs/.download.lock"
+  flock 9
+  (cd "$CACHE/debs" && retry apt-get "${APT_OPTS[@]}" -qq download "$@") || return 1
+  flock -u 9
+  local line
+  for line in "$@"; do
+    [ -n "$(deb_file "$line")" ] || die "downloaded $line but cannot find its .deb"
+  done
+}
+
 # Downloads every locked package missing from the cache (exact versions).
 apt_fetch_locked() {
   local missing=() line
@@ -105,15 +119,7 @@ apt_fetch_locked() {
     [ -n "$(deb_file "$line")" ] || missing+=("$line")
   done <"$LOCK"
   [ ${#missing[@]} -eq 0 ] && { log "all packages cached in $CACHE/debs"; return 0; }
-  [ -n "${APT_UPDATED:-}" ] || { apt_update; APT_UPDATED=1; }
   log "downloading ${#missing[@]} packages"
-  # Builds of both architectures may run at once and share Architecture: all packages.
-  exec 9>"$CACHE/debs/.download.lock"
-  flock 9
-  (cd "$CACHE/debs" && retry apt-get "${APT_OPTS[@]}" -qq download "${missing[@]}") ||
+  apt_download "${missing[@]}" ||
     die "download failed; if a locked version left the registry, run: bash iso/build.sh --update-lock --arch $DEB_ARCH"
-  flock -u 9
-  for line in "${missing[@]}"; do
-    [ -n "$(deb_file "$line")" ] || die "downloaded $line but cannot find its .deb"
-  done
 }

@@ -1,6 +1,6 @@
 import type { MachineConfig } from '../machine/config.js';
 import { cacheDir } from '../machine/paths.js';
-import { releaseUrlFor } from '../image/names.js';
+import { releaseImage } from '../image/release.js';
 import { defaultRepoIsoDir, ImageStore, type ResolvedImage } from '../image/store.js';
 import { createDownloadProgress } from '../ui/progress-bar.js';
 import type { Output } from '../ui/output.js';
@@ -15,7 +15,7 @@ export async function resolveImageWithProgress(
   const store = new ImageStore({
     cacheDir: cacheDir(home),
     repoIsoDir: defaultRepoIsoDir(),
-    releaseUrl: releaseUrlFor(source.arch),
+    release: () => releaseImage(source.arch),
     arch: source.arch,
     onProgress: progress.onProgress,
   });

@@ -11,6 +11,7 @@ import { assertIsoSignature } from './iso-signature.js';
 import { assertReadableFile, sumsBeside } from './local.js';
 import { imageFileName, type GuestArch } from './names.js';
 import { ProgressMeter, type ProgressListener } from './progress.js';
+import type { ReleaseImage } from './release.js';
 
 export interface ResolvedImage {
   /** The image file inside the cache (sha256/HEX/NAME); stays valid whatever happens to the source. */
@@ -25,7 +26,8 @@ export interface ImageStoreOptions {
   cacheDir: string;
   /** iso/out of a source checkout; used only when it holds the image and a SHA256SUMS matching it. */
   repoIsoDir?: string;
-  releaseUrl: string;
+  /** This skiff version's published image and its pinned checksum; undefined in a source checkout. Asked only when needed. */
+  release?: () => Promise<ReleaseImage | undefined>;
   arch: GuestArch;
   onProgress?: ProgressListener;
   signal?: AbortSignal;
@@ -96,9 +98,28 @@ export class ImageStore {
     if (spec !== undefined) return this.fromSpec(spec, expected);
     const local = await this.fromLocalBuild(expected);
     if (local) return local;
+    return this.fromRelease(expected);
+  }
+
+  /** The last resort: this version's release asset, verified against the checksum the package pins. */
+  private async fromRelease(expected: string | undefined): Promise<ResolvedImage> {
+    const release = await this.opts.release?.();
+    if (release === undefined) {
+      throw new SkiffError('no-image', `no guest image: ${this.fileName} is not built and this skiff (a source checkout) pins no release`, {
+        hint: 'build it with `npm run iso`, or pass --iso PATH|URL',
+        exitCode: ExitCode.notFound,
+      });
+    }
     try {
-      return await this.fromUrl(this.opts.releaseUrl, expected);
+      return await this.fromUrl(release.url, expected ?? release.sha256);
     } catch (e) {
+      if (e instanceof SkiffError && e.code === 'checksum-mismatch') {
+        throw new SkiffError(e.code, `${e.message} (the checksum this skiff version pins)`, {
+          hint: 'the release asset was replaced or damaged on its way: nothing was kept; check the mirror (SKIFF_RELEASE_BASE_URL) or pass --iso',
+          exitCode: e.exitCode,
+          cause: e,
+        });
+      }
       if (!(e instanceof SkiffError) || !RELEASE_UNAVAILABLE.has(e.code)) throw e;
       throw new SkiffError(e.code, `no guest image: ${e.message}`, {
         hint: 'build it with `npm run iso` in a skiff checkout, or pass --iso PATH|URL',

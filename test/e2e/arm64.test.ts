@@ -1,9 +1,9 @@
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, skiff } from '../helpers/cli.js';
+import { skiff } from '../helpers/cli.js';
+import { skiffOnTty } from '../helpers/tty.js';
 import { docker } from '../helpers/docker.js';
 import { BUILT_ISO_ARM64, BUSYBOX_ROOTFS_AMD64, BUSYBOX_ROOTFS_ARM64, removeSuiteMachine, requireArtifacts } from '../helpers/e2e.js';
 
@@ -26,27 +26,6 @@ async function run(args: string[], timeoutMs?: number) {
   return r;
 }
 
-/**
- * Runs the CLI on a pseudo-terminal (util-linux `script`), where notices and the
- * spinner are shown. The terminal gets a size first: a 0-column pty makes the
- * spinner redraw without end. Output comes back without escape sequences.
- */
-function onTty(args: string[], timeoutMs: number): Promise<{ code: number; output: string }> {
-  const cmd = ['exec', process.execPath, BIN, ...args].map((a) => (a === 'exec' ? a : `'${a.replaceAll("'", "'\\''")}'`)).join(' ');
-  return new Promise((resolve) => {
-    execFile(
-      'script',
-      ['-qec', `stty cols 120 rows 40; ${cmd}`, '/dev/null'],
-      { env: { ...process.env, NO_COLOR: '1', ...env }, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
-      (err, stdout) => {
-        // eslint-disable-next-line no-control-regex
-        const output = stdout.toString().replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '\n').replace(/\n{2,}/g, '\n');
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, output });
-      },
-    );
-  });
-}
-
 beforeAll(() => requireArtifacts({ arm64: true }));
 
 afterAll(async () => {
@@ -60,7 +39,7 @@ describe('an aarch64 machine', () => {
   });
 
   it('start boots it under qemu-system-aarch64 and says once that a foreign guest runs under TCG', async () => {
-    const r = await onTty(['start', '--timings'], 420_000);
+    const r = await skiffOnTty(['start', '--timings'], env, 420_000);
     expect(r.code, r.output.slice(-2000)).toBe(0);
     expect(r.output).toMatch(/Machine "default" is running/);
     const foreign = r.output.match(/an aarch64 guest on an \S+ host cannot use (KVM|HVF)/g) ?? [];

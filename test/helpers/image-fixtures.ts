@@ -22,7 +22,6 @@ export function testStore(
   const progress: ImageProgress[] = [];
   const store = new ImageStore({
     cacheDir,
-    releaseUrl: 'http://127.0.0.1:9/skiff-amd64.iso',
     arch: 'x86_64',
     env: {},
     onProgress: (p) => progress.push(p),

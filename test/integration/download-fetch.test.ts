@@ -136,14 +136,41 @@ describe('ImageStore over HTTP', () => {
     expect(await listFiles(path.dirname(dir))).toEqual([]);
   });
 
-  it('the release URL is the last resort, and its failure says to build or pass --iso', async () => {
+  it('the release is the last resort, and its failure says to build or pass --iso', async () => {
     const port = await closedPort();
-    const { store } = testStore(await cache(), { releaseUrl: `http://127.0.0.1:${port}/skiff-amd64.iso` });
+    const { store } = testStore(await cache(), { release: async () => ({ url: `http://127.0.0.1:${port}/skiff-amd64.iso`, sha256: isoHex }) });
     await expect(store.resolve({})).rejects.toMatchObject({
       code: 'unreachable',
       message: expect.stringMatching(/^no guest image: cannot reach/),
       hint: expect.stringMatching(/npm run iso.*--iso/),
     });
+  });
+
+  it('a source checkout with no build and no pinned release says to build, and touches nothing', async () => {
+    const dir = await cache();
+    const { store } = testStore(dir, { release: async () => undefined });
+    await expect(store.resolve({})).rejects.toMatchObject({ code: 'no-image', exitCode: ExitCode.notFound, hint: expect.stringMatching(/npm run iso/) });
+    expect(await listFiles(path.dirname(dir))).toEqual([]);
+  });
+
+  it('the release asset is verified against the pinned checksum, not the SHA256SUMS served beside it', async () => {
+    const tampered = fakeIso(300 * 1024, 8);
+    server.set('/rel/v9.9.9/skiff-amd64.iso', tampered);
+    server.set('/rel/v9.9.9/SHA256SUMS', sha256sums({ 'skiff-amd64.iso': tampered })); // replaced with the asset
+    const dir = await cache();
+    const before = server.requestsFor('/rel/v9.9.9/SHA256SUMS').length;
+    const { store } = testStore(dir, { release: async () => ({ url: server.url('/rel/v9.9.9/skiff-amd64.iso'), sha256: isoHex }) });
+    await expect(store.resolve({})).rejects.toMatchObject({
+      code: 'checksum-mismatch',
+      message: expect.stringMatching(/pins/),
+      hint: expect.stringMatching(/replaced or damaged/),
+    });
+    expect(server.requestsFor('/rel/v9.9.9/SHA256SUMS').length).toBe(before); // never asked
+    expect(await listFiles(dir)).toEqual([]); // nothing cached, no partial kept
+
+    server.set('/rel/v9.9.9/skiff-amd64.iso', iso);
+    const img = await store.resolve({});
+    expect(img).toMatchObject({ sha256: isoHex, source: server.url('/rel/v9.9.9/skiff-amd64.iso') });
   });
 
   it('SKIFF_ISO_URL is used when --iso is absent, and --iso wins over it', async () => {

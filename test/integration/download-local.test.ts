@@ -109,7 +109,7 @@ describe('ImageStore with local files (offline)', () => {
     await mkdir(repoIsoDir, { recursive: true });
     await writeFile(path.join(repoIsoDir, 'skiff-amd64.iso'), iso);
     const port = await closedPort();
-    const { store } = testStore(cacheDir, { repoIsoDir, releaseUrl: `http://127.0.0.1:${port}/skiff-amd64.iso` });
+    const { store } = testStore(cacheDir, { repoIsoDir, release: async () => ({ url: `http://127.0.0.1:${port}/skiff-amd64.iso`, sha256: 'ab'.repeat(32) }) });
 
     // No SHA256SUMS yet (a build in progress): not used, so the release URL is tried.
     await expect(store.resolve({})).rejects.toMatchObject({ message: expect.stringMatching(/^no guest image/) });
@@ -130,11 +130,11 @@ describe('ImageStore with local files (offline)', () => {
     await writeFile(path.join(repoIsoDir, 'skiff-amd64.iso'), iso);
     await writeFile(path.join(repoIsoDir, 'skiff-arm64.iso'), armIso);
     await writeFile(path.join(repoIsoDir, 'SHA256SUMS'), sha256sums({ 'skiff-amd64.iso': iso, 'skiff-arm64.iso': armIso }));
-    const releaseUrl = `http://127.0.0.1:${await closedPort()}/x.iso`;
-    const arm = await testStore(cacheDir, { repoIsoDir, releaseUrl, arch: 'aarch64' }).store.resolve({});
+    const release = async () => ({ url: `http://127.0.0.1:${await closedPort()}/x.iso`, sha256: 'ab'.repeat(32) });
+    const arm = await testStore(cacheDir, { repoIsoDir, release, arch: 'aarch64' }).store.resolve({});
     expect(arm).toMatchObject({ sha256: sha256(armIso), source: 'local build' });
     expect(path.basename(arm.path)).toBe('skiff-arm64.iso');
-    const amd = await testStore(cacheDir, { repoIsoDir, releaseUrl, arch: 'x86_64' }).store.resolve({});
+    const amd = await testStore(cacheDir, { repoIsoDir, release, arch: 'x86_64' }).store.resolve({});
     expect(amd).toMatchObject({ sha256: isoHex, source: 'local build' });
     expect(path.basename(amd.path)).toBe('skiff-amd64.iso');
   });
