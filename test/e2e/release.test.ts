@@ -114,7 +114,7 @@ describe('a release installed from its npm tarball', () => {
   it('docker answers through the socket shellinit names', async () => {
     const s = await skiffInstalled(['shellinit', '--shell', 'sh']);
     expect(s.code, s.stderr).toBe(0);
-    const host = /DOCKER_HOST="?(unix:\/\/[^"\s;]+)/.exec(s.stdout)?.[1];
+    const host = /DOCKER_HOST=['"]?(unix:\/\/[^'"\s;]+)/.exec(s.stdout)?.[1];
     expect(host, s.stdout).toBeDefined();
     const v = await docker(host!, ['version', '--format', '{{.Server.Os}}/{{.Server.Arch}}']);
     expect(v.code, v.stderr).toBe(0);

@@ -69,6 +69,34 @@ down() {
   host32_safe_rm "$SHARE"
 }
 
+# Where the kernel refuses i386 binaries they run under qemu-i386 (i386-exec.sh),
+# and the root's 32-bit QEMU would run its TCG inside that emulator: measured
+# 2026-12-03, the guest reached its first module stage only after 264 s (3 s
+# natively) and then died of a double fault in cmpxchg16b. There the session's
+# qemu-system-x86_64 is the host's own, copied into the overlay with its
+# libraries and run through its own loader (which also moves where QEMU looks
+# for its modules and firmware: QEMU_MODULE_DIR and -L point back at them); the
+# root's QEMU data files serve it (/usr/share/qemu is Architecture: all, the
+# same 7.2), and everything
+# else in the root (Node, skiff, its agent, sh, qemu-img) stays i386.
+host_qemu_into() {
+  local m=$1 q dest lib
+  q=$(command -v qemu-system-x86_64) || host32_die "the host has no qemu-system-x86_64 to stand in for the emulated one"
+  dest=$m/opt/host-qemu
+  mkdir -p "$dest/lib"
+  cp "$q" "$dest/qemu-system-x86_64"
+  while read -r lib; do
+    cp -L "$lib" "$dest/lib/"
+  done < <(ldd "$q" | awk '/=> \// { print $3 } /^\t\/[^ ]*ld-linux/ { print $1 }')
+  [ -e "$dest/lib/ld-linux-x86-64.so.2" ] || host32_die "no amd64 loader among the host QEMU's libraries"
+  # Debian's QEMU loads its TCG accelerator as a module (accel-tcg-x86_64.so)
+  [ -d /usr/lib/x86_64-linux-gnu/qemu ] && cp -r /usr/lib/x86_64-linux-gnu/qemu "$dest/modules"
+  mv "$m/usr/bin/qemu-system-x86_64" "$m/usr/bin/qemu-system-x86_64.i386"
+  printf '#!/bin/sh\n# The host'"'"'s QEMU: i386 binaries run emulated here (test/host32/session.sh)\nQEMU_MODULE_DIR=/opt/host-qemu/modules exec /opt/host-qemu/lib/ld-linux-x86-64.so.2 --library-path /opt/host-qemu/lib /opt/host-qemu/qemu-system-x86_64 -L /usr/share/qemu "$@"\n' \
+    >"$m/usr/bin/qemu-system-x86_64"
+  chmod 0755 "$m/usr/bin/qemu-system-x86_64"
+}
+
 reap_orphans() {
   local s owner
   for s in "$SESSIONS/$PREFIX"*; do
@@ -124,6 +152,12 @@ EOF
   npm install --prefix "$s/merged/opt/skiff" --omit=dev --ignore-scripts --no-audit --no-fund --prefer-offline \
     --cpu=ia32 --os=linux --loglevel=error "$s/$tgz" >&2 || host32_die "npm install of $tgz into the root failed"
   ln -s /opt/skiff/node_modules/skiff/bin/skiff.js "$s/merged/usr/local/bin/skiff"
+  if [ -x "$s/merged/usr/bin/qemu-system-x86_64" ] && bash "$here/i386-exec.sh" probe | grep -q '^emulated'; then
+    host_qemu_into "$s/merged"
+    echo "QEMU=host"
+  else
+    echo "QEMU=root"
+  fi
   trap - EXIT
   echo "SESSION=$s"
   echo "MERGED=$s/merged"

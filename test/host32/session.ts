@@ -1,10 +1,12 @@
-import { execFile } from 'node:child_process';
-import { closeSync, openSync, readdirSync, readlinkSync, readSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Drives build-root.sh and session.sh for the i386 end-to-end test. */
 const BUILD_ROOT = fileURLToPath(new URL('./build-root.sh', import.meta.url));
 const SESSION = fileURLToPath(new URL('./session.sh', import.meta.url));
+const I386_EXEC = fileURLToPath(new URL('./i386-exec.sh', import.meta.url));
 
 export interface Result {
   code: number;
@@ -21,6 +23,8 @@ export interface Session {
   tarball: string;
   /** The ISO's path inside the chroot, when one was mounted. */
   iso?: string;
+  /** Whose qemu-system-x86_64 the session runs: the root's i386 one, or the host's where i386 is emulated (session.sh). */
+  qemu: 'root' | 'host';
 }
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Result> {
@@ -53,7 +57,9 @@ export async function up(root: string, iso?: string): Promise<Session> {
     if (!v) throw new Error(`session.sh up printed no ${k}:\n${r.stdout}\n${r.stderr}`);
     return v;
   };
-  return { dir: need('SESSION'), merged: need('MERGED'), runtimeDir: need('RUNTIME_DIR'), tarball: need('TARBALL'), ...(kv.ISO ? { iso: kv.ISO } : {}) };
+  const qemu = need('QEMU');
+  if (qemu !== 'root' && qemu !== 'host') throw new Error(`session.sh up printed QEMU=${qemu}`);
+  return { dir: need('SESSION'), merged: need('MERGED'), runtimeDir: need('RUNTIME_DIR'), tarball: need('TARBALL'), qemu, ...(kv.ISO ? { iso: kv.ISO } : {}) };
 }
 
 /** Runs a command inside the chroot with skiff's environment (SKIFF_HOME, SKIFF_RUNTIME_DIR). */
@@ -66,19 +72,36 @@ export async function down(s: Session): Promise<void> {
   mustSucceed('session.sh down', await run('bash', [SESSION, 'down', s.dir], {}, 5 * 60_000));
 }
 
-/** Processes running inside the chroot, with the host path of their executable. */
-export function chrootProcesses(merged: string): Array<{ pid: number; exe: string }> {
-  const out: Array<{ pid: number; exe: string }> = [];
+/**
+ * Processes running inside the chroot, with the host path of the program each
+ * runs. Where i386 binaries run through binfmt_misc (a kernel that refuses them:
+ * test/host32/i386-exec.sh), /proc/PID/exe is the emulator and the program is
+ * the emulator's first argument, a path inside the chroot.
+ */
+export function chrootProcesses(merged: string): Array<{ pid: number; exe: string; program: string; argv: string[] }> {
+  const out: Array<{ pid: number; exe: string; program: string; argv: string[] }> = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
       if (readlinkSync(`/proc/${name}/root`) !== merged) continue;
-      out.push({ pid: Number(name), exe: readlinkSync(`/proc/${name}/exe`) });
+      const exe = readlinkSync(`/proc/${name}/exe`);
+      const argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+      const emulated = /\/qemu-i386(-static)?$/.test(exe) && argv[1]?.startsWith('/');
+      out.push({ pid: Number(name), exe, program: emulated ? path.join(merged, argv[1]!) : exe, argv });
     } catch {
       // exited meanwhile
     }
   }
   return out;
+}
+
+/** How this machine runs i386 binaries: "native", "emulated (ENTRY)" (binfmt_misc), or "refused". */
+export function i386Exec(): string {
+  try {
+    return execFileSync('bash', [I386_EXEC, 'probe'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch (e) {
+    return `refused (${String((e as { stderr?: string }).stderr ?? e).trim()})`;
+  }
 }
 
 /** ELF class and machine of a file: 32-bit i386 is { bits: 32, machine: 3 }. */
@@ -95,3 +118,4 @@ export function elfOf(file: string): { bits: number; machine: number } {
 }
 
 export const EM_386 = 3;
+export const EM_X86_64 = 62;
