@@ -141,7 +141,7 @@ describe('Debian 12 i386 (Node 18, QEMU 7.2): the whole path with an amd64 guest
 
   shellinitChecks(get);
 
-  it('start boots the amd64 guest with the i386 qemu-system-x86_64 under TCG', async () => {
+  it('start boots the amd64 guest under TCG, with the root’s i386 QEMU (the host’s where i386 is emulated)', async () => {
     const t0 = Date.now();
     const r = await inRoot(get(), ['skiff', 'start', '--json', '--timings', '--timeout', String(BOOT_TIMEOUT_S)], (BOOT_TIMEOUT_S + 60) * 1000);
     const wall = (Date.now() - t0) / 1000;

@@ -74,11 +74,10 @@ down() {
 # 2026-12-03, the guest reached its first module stage only after 264 s (3 s
 # natively) and then died of a double fault in cmpxchg16b. There the session's
 # qemu-system-x86_64 is the host's own, copied into the overlay with its
-# libraries and run through its own loader (which also moves where QEMU looks
-# for its modules and firmware: QEMU_MODULE_DIR and -L point back at them); the
-# root's QEMU data files serve it (/usr/share/qemu is Architecture: all, the
-# same 7.2), and everything
-# else in the root (Node, skiff, its agent, sh, qemu-img) stays i386.
+# libraries and run through its own loader. That moves where QEMU looks for its
+# modules and firmware, so QEMU_MODULE_DIR and -L (Debian's firmware path) point
+# back at them; the root's QEMU data serves it (the same 7.2, Architecture: all).
+# Everything else in the root (Node, skiff, its agent, sh, qemu-img) stays i386.
 host_qemu_into() {
   local m=$1 q dest lib
   q=$(command -v qemu-system-x86_64) || host32_die "the host has no qemu-system-x86_64 to stand in for the emulated one"
@@ -92,7 +91,7 @@ host_qemu_into() {
   # Debian's QEMU loads its TCG accelerator as a module (accel-tcg-x86_64.so)
   [ -d /usr/lib/x86_64-linux-gnu/qemu ] && cp -r /usr/lib/x86_64-linux-gnu/qemu "$dest/modules"
   mv "$m/usr/bin/qemu-system-x86_64" "$m/usr/bin/qemu-system-x86_64.i386"
-  printf '#!/bin/sh\n# The host'"'"'s QEMU: i386 binaries run emulated here (test/host32/session.sh)\nQEMU_MODULE_DIR=/opt/host-qemu/modules exec /opt/host-qemu/lib/ld-linux-x86-64.so.2 --library-path /opt/host-qemu/lib /opt/host-qemu/qemu-system-x86_64 -L /usr/share/qemu "$@"\n' \
+  printf '#!/bin/sh\n# The host'"'"'s QEMU: i386 binaries run emulated here (test/host32/session.sh)\nQEMU_MODULE_DIR=/opt/host-qemu/modules exec /opt/host-qemu/lib/ld-linux-x86-64.so.2 --library-path /opt/host-qemu/lib /opt/host-qemu/qemu-system-x86_64 -L /usr/share/qemu -L /usr/share/seabios -L /usr/lib/ipxe/qemu "$@"\n' \
     >"$m/usr/bin/qemu-system-x86_64"
   chmod 0755 "$m/usr/bin/qemu-system-x86_64"
 }
