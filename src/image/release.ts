@@ -9,6 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { ExitCode, SkiffError } from '../errors.js';
+import { readTextIfExists } from '../util/exists.js';
 import { imageFileName, type GuestArch } from './names.js';
 
 export const RELEASE_BASE_URL = 'https://github.com/skiff-vm/skiff/releases/download';
@@ -61,13 +62,8 @@ export function releaseUrl(version: string, name: string, env: NodeJS.ProcessEnv
 
 /** The pins, checked against this package's version: pins of another version are never used. */
 export async function readPins(file: URL = PINS_FILE, packageFile: URL = PACKAGE_FILE): Promise<ReleasePins | undefined> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
+  const text = await readTextIfExists(file);
+  if (text === undefined) return undefined;
   const pins = parsePins(text);
   const pkg = JSON.parse(await readFile(packageFile, 'utf8')) as { version: string };
   if (pins === undefined || pins.version !== pkg.version) {

@@ -1,8 +1,9 @@
-import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { ExitCode, SkiffError } from '../errors.js';
 import { withFileLock } from '../util/file-lock.js';
+import { readTextIfExists } from '../util/exists.js';
 import { parseYamlFile, writeYamlFile } from '../util/yaml-file.js';
 import { NETWORK_NAME_RE, intnetField, ipv4Field, machineNameField, mcastGroupField, networkNameField, portField, subnetField } from './fields.js';
 
@@ -52,13 +53,8 @@ export function withNetworksLock<T>(home: string, fn: () => Promise<T>): Promise
 
 export async function loadNetwork(home: string, name: string): Promise<Network | undefined> {
   const file = networkFile(home, name);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
+  const text = await readTextIfExists(file);
+  if (text === undefined) return undefined;
   const broken = (why: string) =>
     new SkiffError('network-corrupt', `the file of network "${name}" (${file}) is corrupt: ${why}`, {
       hint: 'fix it by hand, or delete the machines on it and the file',

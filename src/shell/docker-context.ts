@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/atomic-file.js';
+import { readTextIfExists } from '../util/exists.js';
 
 /** `skiff` for the default machine, `skiff-NAME` for the others. */
 export function contextName(machine: string): string {
@@ -45,12 +46,8 @@ export async function removeDockerContext(machine: string): Promise<void> {
 }
 
 async function readDockerConfig(): Promise<Record<string, unknown> | undefined> {
-  try {
-    return JSON.parse(await readFile(path.join(dockerConfigDir(), 'config.json'), 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
+  const text = await readTextIfExists(path.join(dockerConfigDir(), 'config.json'));
+  return text === undefined ? undefined : (JSON.parse(text) as Record<string, unknown>);
 }
 
 /** Edits only `currentContext`, keeping every other setting of the user's docker config. */
