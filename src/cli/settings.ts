@@ -1,5 +1,22 @@
 import { readUserSettingsFile, validateUserSettings, type UserSettings } from '../machine/config.js';
-import type { InitArgs } from './commands/init.js';
+import type { GlobalArgs } from './context.js';
+
+/** What `init` (and `start`, `swarm up`, which create machines) take from the command line. */
+export interface InitArgs extends GlobalArgs {
+  cpus?: number;
+  memory?: string;
+  disk?: string;
+  driver?: string;
+  arch?: string;
+  binfmt?: boolean;
+  iso?: string;
+  checksum?: string;
+  share?: string[];
+  /** false with --no-shares (yargs' boolean negation). */
+  shares?: boolean;
+  config?: string;
+  network?: string;
+}
 
 /** Settings from --config, then flags on top, all checked before anything is created. */
 export async function settingsFrom(argv: InitArgs): Promise<UserSettings> {

@@ -38,14 +38,9 @@ export function engineRequest(
   });
 }
 
-/** A GET against the Docker API on a unix socket; resolves with status and body. */
-export function engineGet(socketPath: string, urlPath: string, timeoutMs: number): Promise<{ status: number; body: string }> {
-  return engineRequest(socketPath, urlPath, { timeoutMs });
-}
-
 export async function enginePing(socketPath: string, timeoutMs = 2000): Promise<boolean> {
   try {
-    const r = await engineGet(socketPath, '/_ping', timeoutMs);
+    const r = await engineRequest(socketPath, '/_ping', { timeoutMs });
     return r.status === 200 && r.body === 'OK';
   } catch {
     return false;
@@ -54,7 +49,7 @@ export async function enginePing(socketPath: string, timeoutMs = 2000): Promise<
 
 export async function engineVersion(socketPath: string, timeoutMs = 3000): Promise<{ version: string; apiVersion: string } | undefined> {
   try {
-    const r = await engineGet(socketPath, '/version', timeoutMs);
+    const r = await engineRequest(socketPath, '/version', { timeoutMs });
     if (r.status !== 200) return undefined;
     const v = JSON.parse(r.body) as { Version?: string; ApiVersion?: string };
     return { version: v.Version ?? 'unknown', apiVersion: v.ApiVersion ?? 'unknown' };

@@ -49,10 +49,6 @@ export async function existingNodeCount(home: string, swarm: string): Promise<nu
   return Math.max(0, ...numbers);
 }
 
-export function managerName(swarm: string): string {
-  return `${swarm}-1`;
-}
-
 /** The machines on network S, manager first (by node number), loaded. */
 export async function swarmMachines(home: string, swarm: string): Promise<Machine[]> {
   validateNetworkName(swarm);

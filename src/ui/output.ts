@@ -15,8 +15,6 @@ export interface Output {
   note(message: string): void;
   /** A warning: on stderr even off a TTY (never with --json), since it may explain a failure. */
   warn(message: string): void;
-  /** Debug detail on stderr with --debug. */
-  trace(message: string): void;
   /** The command's result: JSON with --json, else the human rendering. */
   result(data: unknown, human: () => string): void;
 }
@@ -31,7 +29,6 @@ export function createOutput(opts: { json: boolean; debug: boolean }): Output {
   const interactive = !opts.json && Boolean(process.stderr.isTTY);
   const color = interactive && useColor(process.stderr);
   const yellow = (s: string) => (color ? `\u001b[33m${s}\u001b[39m` : s);
-  const dim = (s: string) => (color ? `\u001b[2m${s}\u001b[22m` : s);
   return {
     json: opts.json,
     debug: opts.debug,
@@ -42,9 +39,6 @@ export function createOutput(opts: { json: boolean; debug: boolean }): Output {
     },
     warn(message) {
       if (!opts.json) process.stderr.write(yellow('warning: ') + message + '\n');
-    },
-    trace(message) {
-      if (opts.debug) process.stderr.write(dim(`debug: ${message}`) + '\n');
     },
     result(data, human) {
       if (opts.json) process.stdout.write(JSON.stringify(data, null, 2) + '\n');

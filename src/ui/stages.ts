@@ -42,11 +42,6 @@ export class StageReporter {
     else this.spinner.text = text;
   }
 
-  /** Updates the spinner's text within the current stage. */
-  detail(text: string): void {
-    if (this.spinner && this.current) this.spinner.text = `${this.current.name}: ${text}`;
-  }
-
   /** Prints a line above the spinner without breaking it. */
   notice(text: string): void {
     if (!this.interactive) return;

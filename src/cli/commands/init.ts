@@ -1,21 +1,8 @@
 import type { Argv, CommandModule } from 'yargs';
 import { action, machineFlag, type GlobalArgs } from '../context.js';
+import type { InitArgs } from '../settings.js';
 
-export interface InitArgs extends GlobalArgs {
-  cpus?: number;
-  memory?: string;
-  disk?: string;
-  driver?: string;
-  arch?: string;
-  binfmt?: boolean;
-  iso?: string;
-  checksum?: string;
-  share?: string[];
-  /** false with --no-shares (yargs' boolean negation). */
-  shares?: boolean;
-  config?: string;
-  network?: string;
-}
+export type { InitArgs };
 
 export function initOptions<T>(y: Argv<T>) {
   return y

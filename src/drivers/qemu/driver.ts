@@ -252,7 +252,7 @@ export class QemuDriver implements Driver {
     await this.requireCreated();
     if ((await this.liveRun()) !== undefined) {
       throw new SkiffError('machine-running', `machine ${this.spec.name} is running`, {
-        hint: `stop it first: skiff stop ${this.spec.name}`,
+        hint: `stop it first: skiff stop${machineFlag(this.spec.name)}`,
         exitCode: ExitCode.conflict,
       });
     }

@@ -1,4 +1,4 @@
-import { readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../../util/atomic-file.js';
 import type { Accel } from './argv.js';
@@ -43,10 +43,6 @@ export async function readRunState(file: string): Promise<QemuRunState | undefin
 
 export async function writeRunState(file: string, s: QemuRunState): Promise<void> {
   await writeFileAtomic(file, JSON.stringify(s, null, 2) + '\n', { mode: 0o600 });
-}
-
-export async function removeRunState(file: string): Promise<void> {
-  await rm(file, { force: true });
 }
 
 /** Where a machine's QEMU keeps its pid and monitor socket; also read by delete when the config is unreadable. */
