@@ -136,6 +136,9 @@ export async function startSshd(opts: { port?: number } = {}): Promise<TestSshd>
       'MaxSessions 100',
       'MaxStartups 100',
       'LogLevel ERROR',
+      // Sessions get a home of their own, so the shell never runs the developer's startup
+      // files: a stale pyenv rehash lock in root's .bashrc once held every exec for 60 s.
+      `SetEnv HOME=${dir}`,
       '',
     ].join('\n'),
   );
