@@ -93,7 +93,9 @@ describe('a VM that dies under skiff', () => {
     const deadline = Date.now() + 60_000;
     while (!/Kernel panic/.test(readFileSync(consoleLog, 'utf8')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
     expect(readFileSync(consoleLog, 'utf8')).toMatch(/Kernel panic/);
-    expect(await engineUp(240_000), 'docker did not work again after the guest rebooted').toBe(true);
+    const up = await engineUp(240_000);
+    if (!up) console.log(`VMDEATH console tail after the panic:\n${readFileSync(consoleLog, 'utf8').slice(-3000)}\nagent log tail:\n${readFileSync(path.join(machineDir, 'agent.log'), 'utf8').slice(-1500)}`);
+    // Not a death, whatever the reboot's speed: the same QEMU, the same agent, nothing recorded.
     expect(alive(vm)).toBe(true);
     expect(pidIn('agent.pid')).toBe(agent);
     expect(alive(agent)).toBe(true);
@@ -101,13 +103,14 @@ describe('a VM that dies under skiff', () => {
     expect(s.state).toBe('running');
     expect(s.ended).toBeUndefined();
     expect(existsSync(path.join(machineDir, 'vm-end.json'))).toBe(false);
+    expect(up, 'docker did not work again after the guest rebooted').toBe(true);
   }, 400_000);
 
   it(`QEMU killed -9: within ${NOTICE_WITHIN_MS / 1000} s no agent, supervisor or socket; status and list say crashed and why`, async () => {
     const ms = await killVm();
     console.log(`VMDEATH noticed_and_gone_ms=${ms}`);
-    // The dead run's pid file and monitor socket went with it.
-    expect(readdirSync(runDir).sort()).toEqual([]);
+    // The dead run's pid file and monitor socket went with it; the agent's spec (a plain file) stays for the next start.
+    expect(readdirSync(runDir)).toEqual(['agent.spec.json']);
     const s = await status();
     expect(s.state).toBe('crashed');
     expect(s.ended?.kind).toBe('crashed');
@@ -121,7 +124,7 @@ describe('a VM that dies under skiff', () => {
     expect(list).toEqual([expect.objectContaining({ name: 'default', state: 'crashed' })]);
     // status looked and left nothing behind.
     expect(agentProcesses()).toEqual([]);
-    expect(readdirSync(runDir)).toEqual([]);
+    expect(readdirSync(runDir)).toEqual(['agent.spec.json']);
     expect(existsSync(path.join(env.SKIFF_HOME!, 'machines/.default.lock'))).toBe(false);
     const agentLog = readFileSync(path.join(machineDir, 'agent.log'), 'utf8');
     expect(agentLog).toMatch(/the VM is gone \(crashed\): QEMU \(pid \d+\) was killed.*not reconnecting/);
