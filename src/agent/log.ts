@@ -1,22 +1,42 @@
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 export type Log = (line: string) => void;
 
+export const DEFAULT_LOG_MAX_BYTES = 1024 * 1024;
+
 /**
  * Appends timestamped lines. Synchronous on purpose: the agent logs rarely (link
  * changes, errors), and a line written just before exit must not be lost.
+ * Bounded however long the agent runs (a link down for days logs every few
+ * seconds): a line that would take the file past `maxBytes` first moves it to
+ * FILE.1, replacing the one before, so the two hold at most 2 x maxBytes. The
+ * size is asked of the file each time because the supervisor appends to it too.
  */
-export function fileLogger(file: string): Log {
+export function fileLogger(file: string, maxBytes = DEFAULT_LOG_MAX_BYTES): Log {
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   return (line) => {
+    const text = `${new Date().toISOString()} ${line.replace(/\n/g, ' ')}\n`;
     try {
-      appendFileSync(file, `${new Date().toISOString()} ${line.replace(/\n/g, ' ')}\n`, { mode: 0o600 });
+      if (fileSize(file) + Buffer.byteLength(text) > maxBytes) renameSync(file, `${file}.1`);
+    } catch {
+      // Not rotated this time: the next line tries again.
+    }
+    try {
+      appendFileSync(file, text, { mode: 0o600 });
     } catch {
       // Nowhere left to report to: the agent has no console.
     }
   };
+}
+
+function fileSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
 }
 
 /** The last non-empty lines of a log, without their timestamps. */

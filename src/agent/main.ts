@@ -6,8 +6,11 @@ import { errorMessage } from '../errors.js';
 import { Agent } from './agent.js';
 import { fileLogger, type Log } from './log.js';
 import { readAgentSpec } from './spec.js';
+import { watchVm } from './vm-watch.js';
 
 const EXIT_FATAL = 3;
+/** The VM is gone: nothing to reconnect to (supervisor.ts does not restart on it). */
+const EXIT_VM_GONE = 4;
 
 function specArg(argv: string[]): string | undefined {
   const i = argv.indexOf('--spec');
@@ -23,7 +26,7 @@ async function main(): Promise<void> {
     return;
   }
   const spec = await readAgentSpec(specFile);
-  const log: Log = fileLogger(spec.logPath);
+  const log: Log = fileLogger(spec.logPath, spec.logMaxBytes);
   log(`agent ${process.pid} starting for machine ${spec.machine}`);
 
   const agent = new Agent(spec, log, {
@@ -45,6 +48,18 @@ async function main(): Promise<void> {
   process.on('SIGHUP', () => void exit(0, 'SIGHUP received, shutting down'));
   process.on('uncaughtException', (e) => void exit(1, `internal error: ${e.stack ?? errorMessage(e)}`, errorMessage(e)));
   process.on('unhandledRejection', (e) => void exit(1, `internal error: ${errorMessage(e)}`, errorMessage(e)));
+
+  const vm = spec.vm;
+  const watch = vm
+    ? watchVm(vm, {
+        log,
+        ...(spec.vmEndPath ? { vmEndPath: spec.vmEndPath } : {}),
+        ...(spec.consoleLog ? { consoleLog: spec.consoleLog } : {}),
+        linkUp: () => agent.snapshot().state === 'connected',
+        onGone: (end) => void exit(EXIT_VM_GONE, `the VM is gone (${end.kind}): ${end.cause}; not reconnecting`),
+      })
+    : undefined;
+  process.on('exit', () => watch?.stop());
 
   try {
     await agent.start((e) => void exit(EXIT_FATAL, `refusing to connect: ${errorMessage(e)}`, errorMessage(e)));

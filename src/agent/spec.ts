@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import type { VmWatch } from '../drivers/driver.js';
 import { ExitCode, SkiffError, errorMessage } from '../errors.js';
 
 export const DEFAULT_REMOTE_SOCKET = '/var/run/docker.sock';
@@ -23,6 +24,13 @@ export interface AgentSpec {
   /** SSH keepalive; defaults 5000 ms and 3: a silently dead link is noticed in ~20 s. */
   keepaliveIntervalMs?: number;
   keepaliveCountMax?: number;
+  /** The VM this agent serves: once it is gone the agent records why (at vmEndPath) and exits. */
+  vm?: VmWatch;
+  vmEndPath?: string;
+  /** The guest console log, whose last lines explain a VM's end. */
+  consoleLog?: string;
+  /** The log is rotated (to LOG.1) when it would grow past this; default 1 MiB. */
+  logMaxBytes?: number;
 }
 
 const absolute = z.string().min(1).refine((p) => path.isAbsolute(p), 'must be an absolute path');
@@ -41,6 +49,22 @@ const AgentSpecSchema = z.object({
   remoteSocket: absolute.optional(),
   keepaliveIntervalMs: z.number().int().min(100).optional(),
   keepaliveCountMax: z.number().int().min(1).optional(),
+  vm: z
+    .discriminatedUnion('kind', [
+      z.object({
+        kind: z.literal('process'),
+        label: z.string().min(1),
+        pid: z.number().int().min(1),
+        startTime: z.string().min(1),
+        pidFile: absolute,
+        leftovers: z.array(absolute),
+      }),
+      z.object({ kind: z.literal('virtualbox'), vboxManage: z.string().min(1), vmName: z.string().min(1), uuid: z.string().min(1) }),
+    ])
+    .optional(),
+  vmEndPath: absolute.optional(),
+  consoleLog: absolute.optional(),
+  logMaxBytes: z.number().int().min(256).optional(),
 });
 
 export function parseAgentSpec(value: unknown): AgentSpec {

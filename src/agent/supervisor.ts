@@ -11,8 +11,9 @@
  *
  * Policy, in the script below:
  * - exit status 0 (SIGTERM/SIGINT/SIGHUP handled by the agent), 2 (bad usage or
- *   spec) and 3 (fatal: e.g. the guest's host key changed) end the supervisor
- *   with the same status: those would fail again the same way, or were asked for;
+ *   spec), 3 (fatal: e.g. the guest's host key changed) and 4 (the VM it serves is
+ *   gone) end the supervisor with the same status: those would fail again the same
+ *   way, or were asked for;
  * - anything else (killed by a signal, internal error, Node abort) restarts the
  *   agent after 0.2 s, doubling up to 2 s; the backoff resets after the agent
  *   has run for 10 s; more than SUPERVISOR_MAX_RESTARTS restarts within a minute
@@ -60,7 +61,7 @@ while [ -z "$stopping" ]; do
   died=$child
   child=
   [ -n "$stopping" ] && break
-  case $status in 0|2|3) break ;; esac
+  case $status in 0|2|3|4) break ;; esac
   now=$(date +%s)
   [ $((now - began)) -ge 10 ] && delay=0.2
   if [ $((now - window)) -ge 60 ]; then window=$now; restarts=0; fi

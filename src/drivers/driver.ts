@@ -54,6 +54,31 @@ export interface DriverInfo {
   version?: string;
 }
 
+/**
+ * What a machine's agent watches to notice that its VM is gone (killed, crashed,
+ * powered off from inside) without `skiff stop`. Plain data: it travels in the
+ * agent's spec file.
+ */
+export type VmWatch =
+  | {
+      kind: 'process';
+      /** Names the hypervisor in messages ("QEMU"). */
+      label: string;
+      pid: number;
+      /** processStartTime(pid) when the VM started: a reused pid is not the VM. */
+      startTime: string;
+      /** The process's pid file: leftovers are removed only while it still names this pid. */
+      pidFile: string;
+      /** What a dead run leaves behind (pid file, monitor socket, run state), removed once it is gone. */
+      leftovers: string[];
+    }
+  | {
+      kind: 'virtualbox';
+      vboxManage: string;
+      vmName: string;
+      uuid: string;
+    };
+
 export interface StartHooks {
   /** A one-time notice for the user (e.g. "KVM unusable: running under TCG, boots will be slower"). */
   notice?(message: string): void;
@@ -83,6 +108,8 @@ export interface Driver {
   info(): Promise<DriverInfo>;
   /** Points the (stopped) VM at another boot image; the data disk stays. */
   setImage(isoPath: string): Promise<void>;
+  /** What identifies the running VM for its agent's liveness watch; undefined when it is not running. */
+  watch(): Promise<VmWatch | undefined>;
   /** Stops if needed and deletes the VM and every file the driver made. */
   remove(): Promise<void>;
 }

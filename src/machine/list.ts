@@ -1,4 +1,5 @@
 import { readdir } from 'node:fs/promises';
+import { readVmEnd } from '../agent/vm-end.js';
 import { errorMessage } from '../errors.js';
 import { Machine } from './machine.js';
 import { machinesDir } from './paths.js';
@@ -30,9 +31,11 @@ export async function listMachines(home: string): Promise<ListEntry[]> {
     names.map(async (name): Promise<ListEntry | undefined> => {
       try {
         const m = await Machine.load(home, name);
+        const state = await m.driver.state();
+        const crashed = state === 'stopped' && (await readVmEnd(m.paths.vmEnd))?.kind === 'crashed';
         return {
           name,
-          state: await m.driver.state(),
+          state: crashed ? 'crashed' : state,
           driver: m.config.driver,
           arch: m.config.arch,
           cpus: m.config.cpus,

@@ -48,6 +48,8 @@ export interface MachinePaths {
   /** Console (serial) log of the guest. */
   consoleLog: string;
   agentLog: string;
+  /** How the last VM run ended without `skiff stop`, written by its agent (agent/vm-end.ts). */
+  vmEnd: string;
   /** Short runtime dir for sockets and pid files; 0700. */
   runDir: string;
   /** The Docker API socket the agent serves. */
@@ -112,6 +114,7 @@ export function machinePaths(home: string, name: string): MachinePaths {
     seed: path.join(dir, 'seed.tar'),
     consoleLog: path.join(dir, 'console.log'),
     agentLog: path.join(dir, 'agent.log'),
+    vmEnd: path.join(dir, 'vm-end.json'),
     runDir,
     dockerSocket: path.join(runDir, 'docker.sock'),
     agentPid: path.join(runDir, 'agent.pid'),

@@ -1,7 +1,9 @@
 import { errorMessage, ExitCode, SkiffError } from '../errors.js';
 import { agentStatus, startAgent, stopAgent } from '../agent/control.js';
 import type { AgentSpec } from '../agent/spec.js';
-import type { SshEndpoint } from '../drivers/driver.js';
+import type { SshEndpoint, VmWatch } from '../drivers/driver.js';
+import { readVmEnd, type VmEnd } from '../agent/vm-end.js';
+import { rm } from 'node:fs/promises';
 import { contextName, updateDockerContext } from '../shell/docker-context.js';
 import type { StageReporter } from '../ui/stages.js';
 import { watchConsole, type ConsoleMarker } from './console-watch.js';
@@ -25,6 +27,8 @@ export interface StartResult {
   context: string;
   /** Guest paths of shares that could not be mounted. */
   sharesNotMounted: string[];
+  /** The crash (or outside power-off) this start recovered from. */
+  recovered?: VmEnd;
 }
 
 const STAGE_TEXT: Record<string, string> = {
@@ -36,9 +40,10 @@ const STAGE_TEXT: Record<string, string> = {
   dockerd: 'starting the Docker engine',
 };
 
-export function agentSpecFor(m: Machine, ssh: SshEndpoint): AgentSpec {
+export function agentSpecFor(m: Machine, ssh: SshEndpoint, vm?: VmWatch): AgentSpec {
   const p = m.paths;
   return {
+    ...(vm ? { vm, vmEndPath: p.vmEnd, consoleLog: p.consoleLog } : {}),
     machine: m.name,
     sshHost: ssh.host,
     sshPort: ssh.port,
@@ -86,7 +91,7 @@ async function startLocked(m: Machine, ui: StageReporter, opts: StartOptions): P
     // The VM survived but the agent did not (crash, host reboot of the agent only, kill).
     ui.stage('agent', 'reconnecting to the running machine');
     await stopAgent(m.paths);
-    await startAgent(agentSpecFor(m, ssh));
+    await startAgent(agentSpecFor(m, ssh, await m.driver.watch()));
     ui.stage('engine', 'waiting for the Docker engine');
     await waitForEngine(m, socket, deadline, () => undefined);
     return { alreadyRunning: true, socket, ssh, timings: ui.timings, context, sharesNotMounted: [] };
@@ -100,6 +105,8 @@ async function startLocked(m: Machine, ui: StageReporter, opts: StartOptions): P
 
   await checkShareHostPaths(m.config.shares);
   await stopAgent(m.paths); // a leftover from a crash must not hold the socket path
+  const ended = await readVmEnd(m.paths.vmEnd);
+  if (ended) ui.notice(`recovering: the VM ${ended.kind === 'crashed' ? 'crashed' : 'stopped without `skiff stop`'} at ${ended.at} (${ended.cause})`);
   ui.stage('boot', 'booting the VM');
   let failure: ConsoleMarker | undefined;
   const watcher = watchConsole(m.paths.consoleLog, (mk) => {
@@ -123,7 +130,9 @@ async function startLocked(m: Machine, ui: StageReporter, opts: StartOptions): P
     ui.stage('engine', 'waiting for the Docker engine');
     await waitForEngine(m, socket, deadline, guestFailed);
     const sharesNotMounted = await shares;
-    return { alreadyRunning: false, socket, ssh, timings: ui.timings, context, sharesNotMounted };
+    // Kept until now: a start that fails leaves `status` still saying why the last run ended.
+    if (ended) await rm(m.paths.vmEnd, { force: true });
+    return { alreadyRunning: false, socket, ssh, timings: ui.timings, context, sharesNotMounted, ...(ended ? { recovered: ended } : {}) };
   } finally {
     watcher.stop();
   }
@@ -132,7 +141,7 @@ async function startLocked(m: Machine, ui: StageReporter, opts: StartOptions): P
 async function startAgentWhenUp(m: Machine, ssh: SshEndpoint, deadline: number, guestFailed: () => SkiffError | undefined): Promise<void> {
   // The agent retries the connection itself; it is started right away so the SSH
   // handshake happens the moment sshd listens, not at our next poll.
-  const spec = agentSpecFor(m, ssh);
+  const spec = agentSpecFor(m, ssh, await m.driver.watch());
   await startAgent(spec, { timeoutMs: Math.max(1000, deadline - Date.now()), failed: guestFailed });
 }
 

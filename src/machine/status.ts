@@ -1,4 +1,5 @@
-import { agentStatus } from '../agent/control.js';
+import { agentStatus, stopAgent, type AgentStatus } from '../agent/control.js';
+import { readVmEnd, type VmEnd } from '../agent/vm-end.js';
 import type { PortStatus } from '../agent/ports/listeners.js';
 import type { VmState } from '../drivers/driver.js';
 import { contextName } from '../shell/docker-context.js';
@@ -7,7 +8,10 @@ import type { Machine } from './machine.js';
 
 export interface MachineStatus {
   name: string;
-  state: VmState;
+  /** crashed: the VM died without `skiff stop` (see `ended`); `start` recovers it. */
+  state: VmState | 'crashed';
+  /** How the last run ended without `skiff stop`, while the machine has not been started since. */
+  ended?: VmEnd;
   driver: string;
   arch: string;
   /** Images of the other architecture run through binfmt_misc (applied at the next start). */
@@ -33,12 +37,14 @@ export async function machineStatus(m: Machine): Promise<MachineStatus> {
   const [info, ssh, agent] = await Promise.all([
     m.driver.info().catch(() => ({}) as { accelerator?: string }),
     running ? m.driver.sshEndpoint() : Promise.resolve(undefined),
-    agentStatus(m.paths),
+    agentStatus(m.paths).then((a) => (running ? a : reapOrphanAgent(m, a))),
   ]);
+  const ended = state === 'stopped' ? await readVmEnd(m.paths.vmEnd) : undefined;
   const engine = running && agent.state === 'running' ? await engineVersion(m.paths.dockerSocket) : undefined;
   return {
     name: m.name,
-    state,
+    state: ended?.kind === 'crashed' ? 'crashed' : state,
+    ...(ended ? { ended } : {}),
     driver: m.config.driver,
     arch: m.config.arch,
     binfmt: m.config.binfmt,
@@ -54,4 +60,22 @@ export async function machineStatus(m: Machine): Promise<MachineStatus> {
     ...(engine ? { engine } : {}),
     ...(agent.state === 'running' && agent.link?.ports ? { ports: agent.link.ports } : {}),
   };
+}
+
+/**
+ * An agent whose VM is not running has nothing to serve. Its own VM watch ends it
+ * within seconds; one that has none (started by an older skiff) or is stuck is
+ * stopped here, but only if no other command holds the machine (a `start` may be
+ * about to use it): status never waits.
+ */
+async function reapOrphanAgent(m: Machine, a: AgentStatus): Promise<AgentStatus> {
+  if (a.state === 'stopped') return a;
+  try {
+    await m.lock(async () => {
+      if ((await m.driver.state()) === 'stopped') await stopAgent(m.paths);
+    }, { waitMs: 0 });
+  } catch {
+    return a;
+  }
+  return agentStatus(m.paths);
 }

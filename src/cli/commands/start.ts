@@ -54,8 +54,10 @@ export async function runStart(argv: StartArgs, ctx: CommandContext): Promise<vo
   else ui.succeed(`Machine "${m.name}" is running (${(total / 1000).toFixed(1)} s)`);
   if (r.sharesNotMounted.length) ctx.out.warn(`shared folders not mounted in the guest: ${r.sharesNotMounted.join(', ')} (see skiff logs --console)`);
   const timings = [...r.timings, { stage: 'total', ms: total }];
-  ctx.out.result({ name: m.name, alreadyRunning: r.alreadyRunning, socket: r.socket, dockerHost: `unix://${r.socket}`, context: r.context, ssh: r.ssh, timings, sharesNotMounted: r.sharesNotMounted }, () => {
+  ctx.out.result({ name: m.name, alreadyRunning: r.alreadyRunning, socket: r.socket, dockerHost: `unix://${r.socket}`, context: r.context, ssh: r.ssh, timings, sharesNotMounted: r.sharesNotMounted, ...(r.recovered ? { recovered: r.recovered } : {}) }, () => {
     const lines: string[] = [];
+    // On a terminal the stage reporter said so before the boot.
+    if (r.recovered && !ctx.out.interactive) lines.push(`recovered: the VM had ${r.recovered.kind === 'crashed' ? 'crashed' : 'stopped without `skiff stop`'} at ${r.recovered.at} (${r.recovered.cause})`);
     if (argv.timings) for (const t of timings) lines.push(`${t.stage.padEnd(10)} ${(t.ms / 1000).toFixed(2)} s`);
     if (ctx.out.interactive) {
       lines.push(`To use it from this terminal: eval "$(skiff shellinit${machineFlag(m.name)})"`);

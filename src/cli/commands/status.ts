@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import type { PortStatus } from '../../agent/ports/listeners.js';
+import type { VmEnd } from '../../agent/vm-end.js';
 import { action, type GlobalArgs } from '../context.js';
 
 export const statusCommand: CommandModule<GlobalArgs, GlobalArgs> = {
@@ -13,6 +14,7 @@ export const statusCommand: CommandModule<GlobalArgs, GlobalArgs> = {
       [
         ['Machine', s.name],
         ['State', s.state],
+        ...(s.ended ? [['Ended', formatEnded(s.ended)]] : []),
         ['Driver', `${s.driver}${s.accelerator ? ` (${s.accelerator})` : ''}`],
         ['Arch', `${s.arch}${s.binfmt ? ` (+ ${s.arch === 'x86_64' ? 'aarch64' : 'x86_64'} images through binfmt)` : ''}`],
         ['CPUs', String(s.cpus)],
@@ -31,6 +33,13 @@ export const statusCommand: CommandModule<GlobalArgs, GlobalArgs> = {
     );
   }),
 };
+
+/** When and why the last run ended, the console's last lines under it. */
+function formatEnded(e: VmEnd): string {
+  const indent = '\n' + ' '.repeat(10);
+  const tail = e.consoleTail.length ? `${indent}last console lines:${e.consoleTail.map((l) => `${indent}  ${l}`).join('')}` : '';
+  return `${e.at}: ${e.cause}${indent}\`skiff start\` boots it again${tail}`;
+}
 
 /** One line per port under the label; a port that could not be opened says why. */
 function formatPorts(ports: PortStatus[]): string {

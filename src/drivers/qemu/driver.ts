@@ -4,8 +4,9 @@ import { ExitCode, SkiffError } from '../../errors.js';
 import { cacheDir, machineFlag } from '../../machine/paths.js';
 import { freePort } from '../../util/free-port.js';
 import { processCommandLine } from '../../util/process-alive.js';
+import { processStartTime } from '../../util/process-start.js';
 import { waitUntil } from '../../util/wait-until.js';
-import type { Driver, DriverInfo, MachineSpec, Share, SshEndpoint, StartHooks, VmState } from '../driver.js';
+import type { Driver, DriverInfo, MachineSpec, Share, SshEndpoint, StartHooks, VmState, VmWatch } from '../driver.js';
 import { chooseAccelerator, tcgNotice } from './accel.js';
 import { buildQemuArgv, type Accel } from './argv.js';
 import { firstLine, qemuSystemName, qemuVersion, requireBinary } from './binaries.js';
@@ -246,6 +247,13 @@ export class QemuDriver implements Driver {
       if (live.accel !== undefined) out.accelerator = live.accel;
     }
     return out;
+  }
+
+  async watch(): Promise<VmWatch | undefined> {
+    const live = await this.liveRun();
+    const startTime = live === undefined ? undefined : await processStartTime(live.pid);
+    if (live === undefined || startTime === undefined) return undefined;
+    return { kind: 'process', label: 'QEMU', pid: live.pid, startTime, pidFile: this.pidFile, leftovers: [this.pidFile, this.qmpSocket, this.stateFile] };
   }
 
   async setImage(isoPath: string): Promise<void> {

@@ -1,7 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, SkiffError } from '../../errors.js';
-import type { Driver, DriverInfo, MachineSpec, SshEndpoint, StartHooks, VmState } from '../driver.js';
+import type { Driver, DriverInfo, MachineSpec, SshEndpoint, StartHooks, VmState, VmWatch } from '../driver.js';
 import { dataDiskPath, makeDataDisk } from './data-disk.js';
 import { classify, toSkiffError, VBoxManageFailure } from './errors.js';
 import { locateVBoxManage } from './locate.js';
@@ -176,6 +176,13 @@ export class VirtualBoxDriver implements Driver {
   async info(): Promise<DriverInfo> {
     await this.ready();
     return { accelerator: 'VT-x/AMD-V', version: this.version?.text };
+  }
+
+  async watch(): Promise<VmWatch | undefined> {
+    const vbox = await this.ready();
+    const found = await this.lookup();
+    if (found.kind !== 'ours' || foldVmState(found.info.get('VMState')) === 'stopped') return undefined;
+    return { kind: 'virtualbox', vboxManage: vbox.bin, vmName: this.vmName, uuid: found.state.uuid };
   }
 
   async setImage(isoPath: string): Promise<void> {
