@@ -64,14 +64,17 @@ export function renderResults(res, args) {
 
   if (res.cold) {
     L.push('## Cold start', '');
-    if (res.coldRun) L.push(`_${res.coldRun.note}; ${res.coldRun.started} to ${res.coldRun.finished}._`, '');
-    L.push(`From a stopped machine (${res.cold.cfg.cpus} CPUs, ${res.cold.cfg.memoryMiB} MiB, ${res.cold.cfg.accel}, data disk already formatted by a first boot) to the Docker API answering \`GET /_ping\`. skiff: wall time of the whole \`skiff start\` process. Reference: wall time from launching \`qemu-system-x86_64\` (same machine type, CPUs, memory, accelerator, devices, direct kernel boot of the same kernel/initrd/cmdline, a copy of the same data disk) to the first \`/_ping\` answered through OpenSSH's \`ssh -N -L\` forward (every 100 ms the port is probed for sshd's banner with a fresh connection; \`ssh\` is started once a banner comes, and again if it exits). Runs alternate skiff, reference, skiff, ...`, '');
-    L.push('| run | skiff wall | load before | guest SKIFF-READY uptime | plain QEMU wall | load before | guest SKIFF-READY uptime |', '|---|---|---|---|---|---|---|');
+    L.push(`From a stopped machine (${res.cold.cfg.cpus} CPUs, ${res.cold.cfg.memoryMiB} MiB, ${res.cold.cfg.accel}, data disk already formatted by a first boot) to the Docker API answering \`GET /_ping\`. skiff: wall time of the whole \`skiff start\` process. Reference: wall time from launching \`qemu-system-x86_64\` (same machine type, CPUs, memory, accelerator, devices, direct kernel boot of the same kernel/initrd/cmdline, a copy of the same data disk) to the first \`/_ping\` answered through OpenSSH's \`ssh -N -L\` forward (every 100 ms the port is probed for sshd's banner with a fresh connection; \`ssh\` is started once a banner comes, and again if it exits). Pairs run in ABBA order (skiff first, then the reference first, ...); the load is read before each boot.`, '');
+    L.push('| pair | first | skiff wall | load before | guest SKIFF-READY uptime | plain QEMU wall | load before | guest SKIFF-READY uptime |', '|---|---|---|---|---|---|---|---|');
     res.cold.skiff.runs.forEach((s, i) => {
       const p = res.cold.plain.runs[i];
-      L.push(`| ${i + 1} | ${(s.ms / 1000).toFixed(2)} s | ${s.load} | ${s.guestReady ?? 'n/a'} s | ${p ? (p.ms / 1000).toFixed(2) + ' s' : 'n/a'} | ${p?.load ?? ''} | ${p?.guestReady ?? 'n/a'} s |`);
+      L.push(`| ${i + 1} | ${s.first ?? 'skiff'} | ${(s.ms / 1000).toFixed(2)} s | ${s.load} | ${s.guestReady ?? 'n/a'} s | ${p ? (p.ms / 1000).toFixed(2) + ' s' : 'n/a'} | ${p?.load ?? ''} | ${p?.guestReady ?? 'n/a'} s |`);
     });
-    L.push('', "The guest's SKIFF-READY marker is no stand-in for the engine answering: in the reference runs it came up to 25 s (guest uptime) after the host's first `/_ping` had been answered, so wall time minus READY uptime cannot separate host-side from guest-side time. (Runs 1–3 read the console right after `start` returned, before READY was written: n/a.)");
+    // Said from this run's numbers: how far the guest's READY marker lags the host's first answered /_ping.
+    const lag = (runs) => runs.filter((r) => Number.isFinite(r.guestReady)).map((r) => r.guestReady - r.ms / 1000);
+    const lags = [...lag(res.cold.skiff.runs), ...lag(res.cold.plain.runs)];
+    const missing = [...res.cold.skiff.runs, ...res.cold.plain.runs].filter((r) => !Number.isFinite(r.guestReady)).length;
+    if (lags.length) L.push('', `SKIFF-READY guest uptime minus host wall time, over the ${lags.length} boots that logged it: ${Math.min(...lags).toFixed(2)} to ${Math.max(...lags).toFixed(2)} s${missing ? `; ${missing} boot(s) logged no READY marker` : ''}. A positive figure means the guest wrote READY after the host's first \`/_ping\` had been answered, so wall time minus READY uptime does not split host-side from guest-side time.`);
     L.push('', 'Stage times reported by `skiff start --json --timings` (host clock; guest stages come from the console markers, each stage lasts until the next one starts), medians over the runs:', '');
     const replayed = res.cold.skiff.runs.map((r, i) => (replayedMarkers(r) ? i + 1 : 0)).filter(Boolean);
     if (replayed.length) L.push(`Left out: run(s) ${replayed.join(', ')}, whose stage list replays the previous boot's console markers (each 0.00 s, then a "shutdown" stage): \`skiff start\` began watching console.log before the QEMU driver rotated it, a race in \`src/machine/start.ts\`.`, '');
@@ -101,12 +104,11 @@ export function renderResults(res, args) {
   if (res.tunnel) {
     L.push('## Tunnel, loopback sshd', '', `From \`bench/tunnel.mjs\` (the agent's author's benchmark), run as \`${res.tunnel.command}\`: a loopback OpenSSH sshd forwarding to a unix-socket sink/source, so the VM's speed does not hide the tunnel's. Per round:`, '');
     L.push('```', ...res.tunnel.rounds, '```', '', res.tunnel.heading, '', ...res.tunnel.table, '');
-    L.push(`Peak RSS of the agents during this run: ${mb(res.tunnel.agentPeakMB)}.`, '');
+    L.push(`Peak RSS of the agents during this run (sampled every 100 ms by pid): ${mb(res.tunnel.agentPeakMB)}.`, '');
   }
   if (res.guest) {
     const gm = res.sections.includes('guest') ? args['guest-mb'] : '?';
     L.push('## Tunnel, through the real guest', '');
-    if (res.guestRun) L.push(`_${res.guestRun.note}; ${res.guestRun.started} to ${res.guestRun.finished}, load before: ${res.guestRun.loads.map((l) => `${l.where} ${l.load}`).join('; ')}._`, '');
     L.push(`Both tunnels end in the guest's own sshd (OpenSSH, emulated under ${accel}), through QEMU user-net. Throughput: ${gm} MB upload into a sink that counts the bytes in the guest (\`socat\` + \`wc -c\`, the count is checked) and ${gm} MB download from a source in the guest (\`dd if=/dev/zero\`), after a 16 MB warm-up each; the agent side is the same compiled agent skiff runs (dist/agent), started with the sink/source as its remote socket. Round trips: \`GET /_ping\` to the Docker engine through skiff's own running agent socket vs \`ssh -N -L local.sock:/var/run/docker.sock\`, on a new connection each time and on one kept-alive connection. The guest's emulated sshd, not the host side, sets the pace here: 512 MB would take minutes per transfer, so the default is ${gm} MB (\`--guest-mb\`).`, '');
     L.push('Guest-side setup (`skiff ssh -- ...`):', '', '```sh', res.guest.guestSetup, '```', '', 'OpenSSH side:', '', '```sh', ...res.guest.commands, '```', '');
     L.push('| tunnel | upload MB/s | download MB/s | /_ping new connection /s | /_ping kept-alive /s |', '|---|---|---|---|---|');
@@ -122,7 +124,6 @@ export function renderResults(res, args) {
     L.push('', `Agent memory (VmRSS from /proc/PID/status): skiff's agent idle after start ${mb(res.agentIdleMB)}, before the round trips ${mb(mm.agentIdleMB)}, peak during the /_ping round trips ${mb(mm.agentPeakPingMB)}, after ${mb(mm.agentAfterMB)}; the bench agents (same code) peaked at ${mb(mm.agentPeakBulkMB)} during the bulk transfers.`, '');
   }
   if (res.swarm) {
-    if (res.swarmRun) L.push(`_Swarm figures from a later run (\`node bench/run.js --only swarm\`), ${res.swarmRun.started} to ${res.swarmRun.finished}, load before: ${res.swarmRun.load}._`, '');
     L.push(...renderSwarm(res.swarm, fmtSeconds));
   }
   if (res.size) L.push('## Image', '', `\`${args.iso}\`: ${res.size.bytes} bytes (${(res.size.bytes / 1024 ** 2).toFixed(1)} MiB)${res.size.sha256 ? `, sha256 ${res.size.sha256}` : ''}.`, '');

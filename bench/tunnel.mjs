@@ -20,6 +20,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { sampleRss } from './lib/proc.js';
+import { summarize } from './lib/stats.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { values: args } = parseArgs({
@@ -159,7 +161,8 @@ function cpuSeconds(pid) {
 
 /**
  * Every tunnel is measured in each round, one after another, so a burst of load from
- * other processes on this shared machine hits them alike; the best round counts.
+ * other processes on this shared machine hits them alike; the order flips every round
+ * (A B, B A, A B, ...) so neither side always goes first. Medians count, min–max is the spread.
  */
 async function measureAll(tunnels, stream) {
   for (const t of tunnels) {
@@ -168,7 +171,9 @@ async function measureAll(tunnels, stream) {
     Object.assign(t, { up: [], down: [], rtNew: [], rtKept: [], cpuUp: [], cpuDown: [] });
   }
   for (let i = 0; i < ROUNDS; i++) {
-    for (const t of tunnels) {
+    const order = i % 2 ? [...tunnels].reverse() : tunnels;
+    console.error(`round ${i + 1}: load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}, order ${order.map((t) => t.name).join(', ')}`);
+    for (const t of order) {
       // The forwarder's own CPU per GB moved: unlike MB/s, barely disturbed by other load.
       let c = cpuSeconds(t.pid);
       t.up.push(await upload(t.sock, stream, TOTAL));
@@ -181,10 +186,8 @@ async function measureAll(tunnels, stream) {
       console.error(`round ${i + 1} ${t.name}: up ${t.up[i].toFixed(0)} MB/s (${t.cpuUp[i].toFixed(2)} cpu-s/GB), down ${t.down[i].toFixed(0)} MB/s (${t.cpuDown[i].toFixed(2)} cpu-s/GB), new-conn ${t.rtNew[i].toFixed(0)}/s, kept ${t.rtKept[i].toFixed(0)}/s`);
     }
   }
-  return tunnels.map((t) => ({
-    name: t.name, up: Math.max(...t.up), down: Math.max(...t.down), rtNew: Math.max(...t.rtNew), rtKept: Math.max(...t.rtKept),
-    cpuUp: Math.min(...t.cpuUp), cpuDown: Math.min(...t.cpuDown),
-  }));
+  const keys = ['up', 'down', 'rtNew', 'rtKept', 'cpuUp', 'cpuDown'];
+  return tunnels.map((t) => Object.fromEntries([['name', t.name], ['rss', t.rss?.stop()], ...keys.map((k) => [k, summarize(t[k])])]));
 }
 
 // Per run: bench/run.* or a second engineer may run this at the same time.
@@ -222,7 +225,8 @@ try {
       if (env) process.env.NODE_OPTIONS = saved ?? '';
       if (env && saved === undefined) delete process.env.NODE_OPTIONS;
     }
-    tunnels.push({ name, sock: spec.socketPath, pid });
+    // The agent's own RSS, sampled by its pid for the whole run (peak reported below).
+    tunnels.push({ name, sock: spec.socketPath, pid, rss: sampleRss(pid) });
   };
 
   const nativeInstalled = existsSync(path.join(root, 'node_modules/ssh2/lib/protocol/crypto/build/Release/sshcrypto.node'));
@@ -254,12 +258,13 @@ try {
 }
 
 const base = results.find((r) => r.name.startsWith('ssh')) ?? results[results.length - 1];
-const f = (x) => x.toFixed(0);
+const f = (x, d = 0) => `${x.median.toFixed(d)} (${x.min.toFixed(d)}–${x.max.toFixed(d)})`;
 const ratio = (a, b) => (a / b).toFixed(2) + 'x';
-console.log(`\nTunnel benchmark, ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, Node ${process.version}, ${TOTAL / MB} MB per transfer, best of ${ROUNDS}\n`);
-const rel = (r, k) => (r === base ? '' : ` (${ratio(r[k], base[k])})`);
+console.log(`\nTunnel benchmark, ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, Node ${process.version}, ${TOTAL / MB} MB per transfer, median (min–max) of ${ROUNDS} rounds\n`);
+const rel = (r, k) => (r === base ? '' : ` (${ratio(r[k].median, base[k].median)})`);
 console.log('| tunnel | upload MB/s | download MB/s | new-connection round trips/s | kept-alive round trips/s | forwarder CPU s/GB up / down |');
 console.log('|---|---|---|---|---|---|');
 for (const r of results) {
-  console.log(`| ${r.name} | ${f(r.up)}${rel(r, 'up')} | ${f(r.down)}${rel(r, 'down')} | ${f(r.rtNew)}${rel(r, 'rtNew')} | ${f(r.rtKept)}${rel(r, 'rtKept')} | ${r.cpuUp.toFixed(2)} / ${r.cpuDown.toFixed(2)} |`);
+  console.log(`| ${r.name} | ${f(r.up)}${rel(r, 'up')} | ${f(r.down)}${rel(r, 'down')} | ${f(r.rtNew)}${rel(r, 'rtNew')} | ${f(r.rtKept)}${rel(r, 'rtKept')} | ${f(r.cpuUp, 2)} / ${f(r.cpuDown, 2)} |`);
 }
+for (const r of results) if (r.rss !== undefined) console.log(`agent peak RSS: ${r.name}: ${r.rss.toFixed(1)} MB`);

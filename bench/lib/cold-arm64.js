@@ -65,24 +65,9 @@ export function renderColdArm64(r, when) {
     '',
     'Compare with the x86_64 guest\'s cold start above (same CLI path; q35, `-cpu max`), keeping each run\'s load in mind.',
     'What keeps the aarch64 guest near it under TCG: no firmware (QEMU loads the kernel itself on `virt`), and',
-    '`pauth-impdef=on` keeps pointer authentication cheap (plain `-cpu max`: 46.7 s to ready, see iso/README.md).',
+    '`pauth-impdef=on` keeps pointer authentication cheap (see iso/README.md).',
     '',
     END,
   ];
   return lines.join('\n');
-}
-
-/** RESULTS.md with the cold-arm64 section put in (or replaced); the rest is left as it is. */
-export function spliceColdArm64(markdown, section) {
-  const a = markdown.indexOf(BEGIN);
-  const b = markdown.indexOf(END);
-  if (a >= 0 && b > a) return markdown.slice(0, a) + section + markdown.slice(b + END.length);
-  return markdown.replace(/\n*$/, '\n\n') + section + '\n';
-}
-
-/** The section as it stands in RESULTS.md, so a full run's re-render keeps it. */
-export function existingColdArm64(markdown) {
-  const a = markdown.indexOf(BEGIN);
-  const b = markdown.indexOf(END);
-  return a >= 0 && b > a ? markdown.slice(a, b + END.length) : undefined;
 }

@@ -5,7 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { pingOnce, pingRatesInterleaved } from './docker-api.js';
-import { killAndWait, rssMB, sampleRss, shellJoin, sleep, started } from './proc.js';
+import { killAndWait, loadavg, rssMB, sampleRss, shellJoin, sleep, started } from './proc.js';
 import { root } from './skiff.js';
 import { summarize } from './stats.js';
 import { sshForwardArgv } from './plain-qemu.js';
@@ -160,9 +160,11 @@ export async function guestTunnel({ sk, mb, rt, rounds, log }) {
       if (!(await pingOnce(t.docker.sock, 10_000))) throw new Error(`no /_ping through ${t.name}`);
       Object.assign(t, { upMBs: [], downMBs: [], rtNew: [], rtKept: [] });
     }
-    // Bulk transfers: each tunnel in turn, one transfer at a time.
+    // Bulk transfers: each tunnel in turn, one transfer at a time; the order flips every round (ABBA).
     for (let r = 0; r < rounds; r++) {
-      for (const t of tunnels) {
+      const order = r % 2 ? [...tunnels].reverse() : tunnels;
+      log(`guest tunnel round ${r + 1}/${rounds}: load ${loadavg()}, order ${order.map((t) => t.name).join(', ')}`);
+      for (const t of order) {
         const isAgent = t.name === 'agent';
         const sUp = isAgent ? sampleRss(t.up.pid) : undefined;
         t.upMBs.push(await upload(t.up.sock, total));

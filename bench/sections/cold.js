@@ -5,8 +5,9 @@ import { loadavg } from '../lib/proc.js';
 import { summarize } from '../lib/stats.js';
 
 /**
- * Cold start, skiff vs the plain-QEMU reference, interleaved (skiff, plain, skiff,
- * plain, ...) so a burst of load from other work on the machine hits both alike.
+ * Cold start, skiff vs the plain-QEMU reference, in pairs whose order alternates
+ * (skiff then plain, plain then skiff, ...) so a burst of load from other work on the
+ * machine, or a boot's after-effects, hit both alike.
  * Each skiff run is `skiff stop` (not timed) then `skiff start` (timed, the whole
  * CLI process); each plain run boots a copy of the same stopped data disk.
  */
@@ -19,23 +20,41 @@ export async function coldBench({ sk, runs, iso, log }) {
   const skiff = [];
   const plain = [];
   let commands;
-  for (let i = 0; i < runs; i++) {
+  const skiffRun = async (i) => {
     await sk.mustCli(['stop']);
     const load = loadavg();
     const r = await sk.mustCli(['start', '--json', '--timings']);
     const out = JSON.parse(r.stdout);
     log(`cold ${i + 1}/${runs} skiff: ${(r.ms / 1000).toFixed(1)} s (load ${load})`);
-
     await sk.mustCli(['stop']);
     // Read after the stop: the guest may print SKIFF-READY just after the host's first
     // /_ping got its answer; the log is only rotated by the next start.
     const guest = await sk.consoleMarkers();
     skiff.push({ ms: r.ms, load, timings: out.timings, guestReady: guest.ready, guestStages: guest.stages });
+  };
+  const plainRun = async (i) => {
     const pload = loadavg();
     const p = await plainBoot({ machineDir: sk.machineDir, iso: path.resolve(machineIso), ...cfg });
     commands = p.commands;
     plain.push({ ms: p.ms, load: pload, guestReady: p.guestReady });
     log(`cold ${i + 1}/${runs} plain QEMU: ${(p.ms / 1000).toFixed(1)} s (load ${pload})`);
+  };
+  // Pairs in ABBA order (skiff first, then the reference first, ...): neither side always
+  // boots right after the other's shutdown.
+  for (let i = 0; i < runs; i++) {
+    const first = i % 2 ? 'plain' : 'skiff';
+    log(`cold pair ${i + 1}/${runs}: load ${loadavg()}, ${first} first`);
+    if (first === 'skiff') {
+      await skiffRun(i);
+      await plainRun(i);
+    } else {
+      // The machine must be stopped before the reference boots its data disk.
+      await sk.mustCli(['stop']);
+      await plainRun(i);
+      await skiffRun(i);
+    }
+    skiff.at(-1).first = first;
+    plain.at(-1).first = first;
   }
   // Leave the machine running for whatever comes next.
   await sk.mustCli(['start', '--json']);

@@ -84,7 +84,8 @@ describe('a release installed from its npm tarball', () => {
 
   it('a replaced asset is refused even with a SHA256SUMS that matches it: a clear error, nothing cached, no machine', async () => {
     const tampered = Buffer.from(iso);
-    tampered[tampered.length >> 1] ^= 0xff;
+    const mid = tampered.length >> 1;
+    tampered[mid] = tampered[mid]! ^ 0xff;
     http.set(assetPath, tampered);
     http.set(sumsPath, sha256sums({ 'skiff-amd64.iso': tampered }));
     const r = await skiffInstalled(['start', '--json'], 300_000);

@@ -28,6 +28,8 @@ class FakeEngine {
   readonly running = new Map<string, FakeContainer>();
   private readonly streams = new Set<http.ServerResponse>();
   subscriptions = 0;
+  /** The `filters` query of every /events subscription, checked by the tests (an expect in here would only be an unhandled error). */
+  readonly eventFilters: unknown[] = [];
   /** Runs as a listing is answered (before its reply is written), once. */
   onList: (() => void) | undefined;
   readonly server = http.createServer((req, res) => this.handle(req, res));
@@ -61,7 +63,7 @@ class FakeEngine {
       res.end(JSON.stringify(body));
     };
     if (url.pathname === '/events') {
-      expect(JSON.parse(url.searchParams.get('filters') ?? '{}')).toEqual({ type: ['container', 'service'] });
+      this.eventFilters.push(JSON.parse(url.searchParams.get('filters') ?? '{}'));
       this.subscriptions++;
       // Chunked, like the engine's; headers go out at once, as the engine flushes them on subscribing.
       res.writeHead(200, { 'Content-Type': 'application/json' });
@@ -190,6 +192,8 @@ describe('published ports through a real sshd', () => {
     const ports = await until('the state file to list the port', async () => ((await portsOf(spec)).length > 0 ? portsOf(spec) : undefined));
     // One entry although the engine listed a v4 and a v6 binding; udp is not forwarded.
     expect(ports).toEqual([{ port: early.hostPort, proto: 'tcp', container: early.id.slice(0, 12), name: 'early', state: 'forwarded' }]);
+    // It subscribed to container and service events only.
+    expect(engine.eventFilters).toEqual([{ type: ['container', 'service'] }]);
   });
 
   it('listens on 127.0.0.1 only', async () => {

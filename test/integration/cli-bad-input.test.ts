@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -38,6 +39,15 @@ afterAll(async () => {
   await new Promise((r) => server.close(r));
   rmSync(root, { recursive: true, force: true });
 });
+
+/** The one-letter state in /proc/PID/stat (R, S, D, Z, ...), or 'gone'. */
+function procState(pid: number): string {
+  try {
+    return /^\d+ \(.*\) (\S)/.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1] ?? 'gone';
+  } catch {
+    return 'gone';
+  }
+}
 
 // [description, args, expected exit code, pattern the one-line error matches]
 const cases: Array<[string, string[], number, RegExp]> = [
@@ -208,25 +218,40 @@ describe('corrupt config and state files', () => {
     expect(snapshot(chome)).toEqual(before);
   });
 
-  it('garbage in the run state, pid and agent files is a stale leftover: status says stopped', async () => {
+  it('garbage in the run state, pid and agent files is a stale leftover: status says stopped, stop signals nobody', async () => {
     writeFileSync(config, goodConfig);
     process.env.SKIFF_RUNTIME_DIR = runtime;
     const { machinePaths } = await import('../../src/machine/paths.js');
+    const { supervisorPidPath } = await import('../../src/agent/supervisor.js');
     const p = machinePaths(chome, 'broken');
     delete process.env.SKIFF_RUNTIME_DIR;
     mkdirSync(p.runDir, { recursive: true });
-    writeFileSync(path.join(p.driverDir, 'state.json'), '{"version":1,"pid":');
-    writeFileSync(path.join(p.runDir, 'qemu.pid'), 'not a pid\n');
-    writeFileSync(p.agentPid, String(process.pid)); // a live pid that is not an agent
-    writeFileSync(p.agentState, '\0\0\0garbage');
-    const r = await skiff(['status', '-m', 'broken', '--json'], cenv);
-    expect(r.code, r.stderr).toBe(0);
-    const s = JSON.parse(r.stdout);
-    expect(s.state).toBe('stopped');
-    expect(['stale', 'stopped']).toContain(s.agent.state);
-    const d = await skiff(['shellinit', '-m', 'broken', '--shell', 'bash'], cenv);
-    expect(d.code, d.stderr).toBe(0);
-    expect(process.kill(process.pid, 0)).toBe(true); // nothing signalled the unrelated pid
+    // A live process that is neither our agent nor its supervisor, under both pid files.
+    const decoy = spawn('sleep', ['300'], { stdio: 'ignore' });
+    try {
+      const pid = decoy.pid!;
+      writeFileSync(path.join(p.driverDir, 'state.json'), '{"version":1,"pid":');
+      writeFileSync(path.join(p.runDir, 'qemu.pid'), 'not a pid\n');
+      writeFileSync(p.agentPid, String(pid));
+      writeFileSync(supervisorPidPath(p.agentPid), String(pid));
+      writeFileSync(p.agentState, '\0\0\0garbage');
+      const r = await skiff(['status', '-m', 'broken', '--json'], cenv);
+      expect(r.code, r.stderr).toBe(0);
+      const s = JSON.parse(r.stdout);
+      expect(s.state).toBe('stopped');
+      expect(['stale', 'stopped']).toContain(s.agent.state);
+      const d = await skiff(['shellinit', '-m', 'broken', '--shell', 'bash'], cenv);
+      expect(d.code, d.stderr).toBe(0);
+      // stop clears the agent's leftovers, and must not take the decoy for the agent.
+      const st = await skiff(['stop', '-m', 'broken'], cenv);
+      expect(st.code, st.stderr).toBe(0);
+      // A signalled process is a zombie (state Z) or gone by the time skiff has exited.
+      expect(procState(pid)).toMatch(/^[RSD]$/);
+      expect(decoy.exitCode).toBeNull();
+      expect(decoy.signalCode).toBeNull();
+    } finally {
+      decoy.kill('SIGKILL');
+    }
   });
 
   it('`delete --yes` removes a machine whose config is corrupt, as the error\'s hint says', async () => {
