@@ -280,6 +280,17 @@ describe('VirtualBoxDriver start/state/stop', () => {
     expect(await driver.state()).toBe('running');
   });
 
+  it('says which hypervisor to stop when KVM or Hyper-V holds VT-x/AMD-V', async () => {
+    const { driver } = await createdDriver();
+    for (const [kind, words] of [['vmx-root', 'VERR_VMX_IN_VMX_ROOT_MODE'], ['svm-in-use', 'VERR_SVM_IN_USE']] as const) {
+      fake.set('FAKE_VBOX_FAIL', `startvm:${kind}`);
+      const e = await expectSkiffError(driver.start(), 'vbox-hv-in-use');
+      expect(e.message).toContain(words);
+      expect(e.hint).toMatch(/kvm_intel kvm_amd.*Hyper-V/);
+    }
+    expect(await driver.state()).toBe('stopped');
+  });
+
   it('says clearly when VirtualBox cannot run the VM, and start fails', async () => {
     const { driver } = await createdDriver();
     fake.set('FAKE_VBOX_FAIL', 'startvm:kernel-driver');
