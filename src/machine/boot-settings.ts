@@ -16,7 +16,7 @@ import { machineSshTarget } from './ssh-target.js';
 export function bootSettingsCommand(s: { binfmt: boolean }): string {
   const f = '/mnt/data/skiff/settings.env';
   return [
-    `if [ -f ${f} ]; then grep -v '^SKIFF_BINFMT=' ${f} > ${f}.new; ${s.binfmt ? `echo "SKIFF_BINFMT='1'" >> ${f}.new; ` : ''}mv ${f}.new ${f}; fi`,
+    `if [ -f ${f} ]; then grep -v '^SKIFF_BINFMT=' ${f} > ${f}.new || true; ${s.binfmt ? `echo "SKIFF_BINFMT='1'" >> ${f}.new; ` : ''}mv ${f}.new ${f}; fi`,
     s.binfmt
       ? '/usr/lib/skiff/binfmt'
       : 'line=$(cat /etc/skiff/binfmt); name=${line#:}; name=${name%%:*}; p=/proc/sys/fs/binfmt_misc/$name; if [ -e "$p" ]; then echo -1 > "$p"; fi',
