@@ -1,3 +1,4 @@
+import { hostKeyChangedHint } from '../ssh/hostkey.js';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -216,8 +217,9 @@ async function agentDied(spec: AgentSpec, code: number): Promise<SkiffError> {
   const state = await readAgentState(spec.statePath);
   const lines = await lastLogLines(spec.logPath, 3);
   const last = state?.lastError ?? lines.filter((l) => !/exiting \(\d+\)$/.test(l)).pop() ?? `exit status ${code}`;
+  const keyChanged = /host key changed/.test(last);
   return new SkiffError('agent-failed', `the agent of machine "${spec.machine}" stopped: ${last}`, {
-    hint: `see the agent log ${spec.logPath}`,
-    exitCode: /host key changed/.test(last) ? ExitCode.conflict : ExitCode.failure,
+    hint: keyChanged ? hostKeyChangedHint(`${spec.sshHost}:${spec.sshPort}`) : `see the agent log ${spec.logPath}`,
+    exitCode: keyChanged ? ExitCode.conflict : ExitCode.failure,
   });
 }

@@ -91,6 +91,11 @@ export interface StartHooks {
  */
 export interface Driver {
   readonly name: DriverName;
+  /**
+   * True when start() hands the guest the per-start settings itself (a kernel
+   * command line); otherwise the host applies them over SSH once sshd is up.
+   */
+  readonly passesBootSettings: boolean;
   /** Throws a SkiffError naming what to install when the hypervisor is missing, too old or broken. */
   check(): Promise<void>;
   /**

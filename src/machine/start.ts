@@ -127,9 +127,11 @@ async function startLocked(m: Machine, ui: StageReporter, opts: StartOptions): P
     await startAgentWhenUp(m, ssh, deadline, guestFailed);
     // sshd is up once the agent is connected: mount the shares while dockerd starts.
     const shares = settle(m.config.shares.length ? import('./shares-mount.js').then((s) => s.mountShares(m, ssh)) : Promise.resolve([]));
+    const settings = settle(m.driver.passesBootSettings ? Promise.resolve() : import('./boot-settings.js').then((s) => s.applyBootSettings(m, ssh)));
     ui.stage('engine', 'waiting for the Docker engine');
     await waitForEngine(m, socket, deadline, guestFailed);
     const sharesNotMounted = await shares;
+    await settings;
     // Kept until now: a start that fails leaves `status` still saying why the last run ended.
     if (ended) await rm(m.paths.vmEnd, { force: true });
     return { alreadyRunning: false, socket, ssh, timings: ui.timings, context, sharesNotMounted, ...(ended ? { recovered: ended } : {}) };

@@ -126,7 +126,7 @@ export function connectSsh(target: SshTarget, opts: ConnectOptions = {}): Promis
       tryKeyboard: false,
       hostVerifier: (offered: Buffer) => {
         if (offered.equals(target.hostKey.blob)) return true;
-        mismatch = hostKeyChangedError(target.hostKey, offered);
+        mismatch = hostKeyChangedError(target.hostKey, offered, `${target.host}:${target.port}`);
         return false;
       },
       algorithms: SSH_ALGORITHMS,

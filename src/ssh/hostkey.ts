@@ -24,17 +24,24 @@ export async function loadPinnedHostKey(hostPubPath: string): Promise<PinnedHost
 }
 
 /**
- * Thrown when the guest offers a host key other than the one skiff generated for it:
- * either the guest was replaced or something sits in the middle. Never retried.
+ * What to do when `where` (host:port) offers another host key. Besides a replaced
+ * guest or an interceptor, another program may hold the forwarded port: VirtualBox
+ * 7's libslirp NAT only logs a forward it cannot bind and starts the VM anyway.
  */
-export function hostKeyChangedError(pinned: PinnedHostKey, offered: Buffer): SkiffError {
+export function hostKeyChangedHint(where: string): string {
+  const port = where.slice(where.lastIndexOf(':') + 1);
+  return `another program may be answering on ${where}: find it (\`lsof -nP -iTCP:${port} -sTCP:LISTEN\`, or \`netstat -ano\` on Windows), stop it, then \`skiff restart\`; if you re-created the machine outside skiff, run \`skiff delete\` and \`skiff init\``;
+}
+
+/**
+ * Thrown when the guest offers a host key other than the one skiff generated for it:
+ * another program on the port, a replaced guest, or something in the middle. Never retried.
+ */
+export function hostKeyChangedError(pinned: PinnedHostKey, offered: Buffer, where = 'the SSH port'): SkiffError {
   return new SkiffError(
     'host-key-changed',
-    `the guest's host key changed: expected ${pinned.fingerprint}, got ${fingerprint(offered)}; refusing to connect`,
-    {
-      hint: 'if you re-created the machine outside skiff, run `skiff delete` and `skiff init` again; otherwise something is intercepting the connection',
-      exitCode: ExitCode.conflict,
-    },
+    `the guest's host key changed: expected ${pinned.fingerprint}, got ${fingerprint(offered)} from ${where}; refusing to connect`,
+    { hint: hostKeyChangedHint(where), exitCode: ExitCode.conflict },
   );
 }
 

@@ -280,6 +280,17 @@ describe('VirtualBoxDriver start/state/stop', () => {
     expect(await driver.state()).toBe('running');
   });
 
+  it('says which hypervisor to stop when KVM or Hyper-V holds VT-x/AMD-V', async () => {
+    const { driver } = await createdDriver();
+    for (const [kind, words] of [['vmx-root', 'VERR_VMX_IN_VMX_ROOT_MODE'], ['svm-in-use', 'VERR_SVM_IN_USE']] as const) {
+      fake.set('FAKE_VBOX_FAIL', `startvm:${kind}`);
+      const e = await expectSkiffError(driver.start(), 'vbox-hv-in-use');
+      expect(e.message).toContain(words);
+      expect(e.hint).toMatch(/kvm_intel kvm_amd.*Hyper-V/);
+    }
+    expect(await driver.state()).toBe('stopped');
+  });
+
   it('says clearly when VirtualBox cannot run the VM, and start fails', async () => {
     const { driver } = await createdDriver();
     fake.set('FAKE_VBOX_FAIL', 'startvm:kernel-driver');
@@ -383,9 +394,16 @@ describe('VirtualBoxDriver setImage/remove/info', () => {
     await expectNothingLeft(spec);
   });
 
-  it('reports the version and VT-x/AMD-V', async () => {
-    const spec = await fake.spec('m1');
-    expect(await new VirtualBoxDriver(spec).info()).toEqual({ accelerator: 'VT-x/AMD-V', version: '7.0.20r163906' });
+  it('reports the version, and the accelerator VirtualBox\'s log names for the running VM', async () => {
+    const { driver } = await createdDriver();
+    expect(await driver.info()).toEqual({ version: '7.0.20r163906' });
+    for (const [engine, accel] of [['vt-x', 'VT-x (nested paging)'], ['amd-v', 'AMD-V (nested paging)'], ['nem', 'Hyper-V (NEM, slow)']] as const) {
+      fake.set('FAKE_VBOX_ENGINE', engine);
+      await driver.start();
+      expect((await driver.info()).accelerator).toBe(accel);
+      await driver.stop({ force: true });
+    }
+    expect((await driver.info()).accelerator).toBeUndefined();
   });
 });
 

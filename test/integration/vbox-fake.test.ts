@@ -87,7 +87,11 @@ describe('stand-in VBoxManage', () => {
       expect((await vbox(['modifyvm', 'a6', '--natpf1', `ssh,tcp,127.0.0.1,${port},,22`], {}, st)).exitCode).toBe(0);
       const r = await vbox(['startvm', 'a6', '--type', 'headless'], {}, st);
       expect(r.exitCode).toBe(1);
-      expect(r.stderr).toContain('VERR_NET_ADDRESS_IN_USE');
+      expect(r.stderr).toContain(`failed to set up redirection of ${port} to :22. Probably a conflict with existing services or other rules (VERR_NAT_REDIR_SETUP)`);
+      // VirtualBox 7's libslirp NAT only logs it and starts the VM anyway.
+      const slirp = await vbox(['startvm', 'a6', '--type', 'headless'], { FAKE_VBOX_NAT: 'libslirp' }, st);
+      expect(slirp.exitCode).toBe(0);
+      expect((await vbox(['controlvm', 'a6', 'poweroff'], {}, st)).exitCode).toBe(0);
     } finally {
       await new Promise((r) => srv.close(r));
     }

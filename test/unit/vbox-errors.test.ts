@@ -27,7 +27,23 @@ Kernel driver not installed (rc=-1908) VERR_VM_DRIVER_NOT_INSTALLED
 const VTX = `VBoxManage: error: VT-x is not available (VERR_VMX_NO_VMX)
 VBoxManage: error: Details: code NS_ERROR_FAILURE (0x80004005), component ConsoleWrap, interface IConsole
 `;
-const PORT = `VBoxManage: error: NAT#0: configuration error: failed to set up redirection of 2222 to 22 (VERR_NET_ADDRESS_IN_USE).
+// DrvNAT.cpp's VMSetError text (VirtualBox 6.1, 7.0), as startvm prints a power-up failure.
+const PORT = `VBoxManage: error: NAT#0: configuration error: failed to set up redirection of 2222 to :22. Probably a conflict with existing services or other rules (VERR_NAT_REDIR_SETUP).
+VBoxManage: error: Details: code NS_ERROR_FAILURE (0x80004005), component ConsoleWrap, interface IConsole
+`;
+// kubernetes/minikube#4913 (VBoxManage startvm with KVM loaded).
+const VMX_ROOT = `VBoxManage: error: VT-x is being used by another hypervisor (VERR_VMX_IN_VMX_ROOT_MODE).
+VBoxManage: error: VirtualBox can't operate in VMX root mode. Please disable the KVM kernel extension, recompile your kernel and reboot (VERR_VMX_IN_VMX_ROOT_MODE)
+VBoxManage: error: Details: code NS_ERROR_FAILURE (0x80004005), component ConsoleWrap, interface IConsole
+`;
+// VirtualBox/virtualbox#81 (7.1.x on Linux 6.14).
+const SVM_IN_USE = `VBoxManage: error: VirtualBox can't enable the AMD-V extension. Please disable the KVM kernel extension, recompile your kernel and reboot (VERR_SVM_IN_USE).
+VBoxManage: error: Details: code NS_ERROR_FAILURE (0x80004005), component ConsoleWrap, interface IConsole
+`;
+// hashicorp/packer#12008: startvm while another session holds the VM.
+const LAUNCH_LOCKED = `VBoxManage: error: The machine 'skiff-dev' is already locked by a session (or being locked or unlocked)
+VBoxManage: error: Details: code VBOX_E_INVALID_OBJECT_STATE (0x80bb0007), component MachineWrap, interface IMachine, callee nsISupports
+VBoxManage: error: Context: "LaunchVMProcess(a->session, sessionType.raw(), ComSafeArrayAsInParam(aBstrEnv), progress.asOutParam())" at line 727 of file VBoxManageMisc.cpp
 `;
 
 describe('classify', () => {
@@ -39,6 +55,9 @@ describe('classify', () => {
     [KERNEL, 'kernel-driver'],
     [VTX, 'no-hw-virt'],
     [PORT, 'port-in-use'],
+    [VMX_ROOT, 'hv-in-use'],
+    [SVM_IN_USE, 'hv-in-use'],
+    [LAUNCH_LOCKED, 'locked'],
     ["VBoxManage: error: Machine 'skiff-dev' is not currently running\n", 'not-running'],
     ['VBoxManage: error: something nobody expected\n', 'other'],
   ])('%#', (stderr, kind) => {
@@ -67,6 +86,9 @@ describe('toSkiffError', () => {
       [KERNEL, 'vbox-kernel-driver', ExitCode.environment],
       [VTX, 'vbox-no-hw-virt', ExitCode.environment],
       [PORT, 'vbox-port-in-use', ExitCode.conflict],
+      [VMX_ROOT, 'vbox-hv-in-use', ExitCode.environment],
+      [SVM_IN_USE, 'vbox-hv-in-use', ExitCode.environment],
+      [LAUNCH_LOCKED, 'vbox-locked', ExitCode.conflict],
       ['VBoxManage: error: odd\n', 'vbox-failed', ExitCode.failure],
     ];
     for (const [stderr, code, exit] of cases) {
@@ -83,6 +105,9 @@ describe('toSkiffError', () => {
   it('keeps VirtualBox words in the message where they help', () => {
     expect(fail(EXISTS).message).toContain("skiff-dev.vbox' already exists");
     expect(fail(SYNTAX).message).toContain('Unknown option: --audio-driver');
+    expect(fail(VMX_ROOT).message).toContain('VT-x is being used by another hypervisor');
+    expect(fail(VMX_ROOT).hint).toMatch(/modprobe -r kvm_intel/);
+    expect(fail(SVM_IN_USE).hint).toMatch(/Hyper-V/);
   });
 });
 

@@ -32,6 +32,7 @@ interface LiveRun {
 
 /** QEMU behind the Driver interface: direct kernel boot, user-mode networking, QMP for control. */
 export class QemuDriver implements Driver {
+  readonly passesBootSettings = true;
   readonly name = 'qemu' as const;
   private isoPath: string;
   private virtfsSupported?: boolean;

@@ -2,6 +2,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, SkiffError } from '../../errors.js';
 import type { Driver, DriverInfo, MachineSpec, SshEndpoint, StartHooks, VmState, VmWatch } from '../driver.js';
+import { acceleratorFromLog } from './accelerator.js';
 import { dataDiskPath, makeDataDisk } from './data-disk.js';
 import { classify, toSkiffError, VBoxManageFailure } from './errors.js';
 import { locateVBoxManage } from './locate.js';
@@ -35,6 +36,8 @@ type Lookup = { kind: 'absent' } | { kind: 'ours'; info: MachineReadable; state:
  */
 export class VirtualBoxDriver implements Driver {
   readonly name = 'virtualbox' as const;
+  /** isolinux's command line is fixed on the CD: binfmt is applied over SSH (machine/boot-settings.ts). */
+  readonly passesBootSettings = false;
   readonly vmName: string;
   private vbox: VBoxManage | undefined;
   private version: VBoxVersion | undefined;
@@ -173,9 +176,14 @@ export class VirtualBoxDriver implements Driver {
     return this.endpointFrom(found.info, found.state);
   }
 
+  /** The accelerator is what VirtualBox's log of this run says; nothing when the VM is not running. */
   async info(): Promise<DriverInfo> {
-    await this.ready();
-    return { accelerator: 'VT-x/AMD-V', version: this.version?.text };
+    const vbox = await this.ready();
+    const version = this.version?.text;
+    const found = await this.lookup();
+    if (found.kind !== 'ours' || foldVmState(found.info.get('VMState')) !== 'running') return { version };
+    const log = await vbox.run(['showvminfo', this.vmName, '--log', '0'], { timeoutMs: 30_000 }).catch(() => '');
+    return { accelerator: acceleratorFromLog(log), version };
   }
 
   async watch(): Promise<VmWatch | undefined> {

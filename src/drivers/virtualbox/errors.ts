@@ -28,14 +28,25 @@ export type FailureKind =
   | 'syntax'
   | 'kernel-driver'
   | 'no-hw-virt'
+  | 'hv-in-use'
   | 'not-running'
   | 'other';
 
-/** Classifies VBoxManage's stderr by the stable parts of its messages (codes, not prose, where there is one). */
+/**
+ * Classifies VBoxManage's stderr by the stable parts of its messages (codes, not
+ * prose, where there is one). Every text matched here is VirtualBox's own; the
+ * stand-in (test/helpers/fake-vboxmanage/VBoxManage) prints each one and names
+ * where it comes from.
+ */
 export function classify(stderr: string): FailureKind {
   if (/VBOX_E_OBJECT_NOT_FOUND|Could not find a registered machine/.test(stderr)) return 'not-found';
+  // "already locked for a session (or being unlocked)" (LockMachine) and
+  // "already locked by a session (or being locked or unlocked)" (LaunchVMProcess).
   if (/already locked (for|by) a session|is locked|VBOX_E_INVALID_SESSION_STATE/.test(stderr)) return 'locked';
-  if (/VERR_NET_ADDRESS_IN_USE|address already in use/i.test(stderr)) return 'port-in-use';
+  // DrvNAT.cpp: the pre-libslirp NAT fails the VM's power-up when it cannot bind a forward.
+  if (/VERR_NAT_REDIR_SETUP|failed to set up redirection of \d+ to/.test(stderr)) return 'port-in-use';
+  // KVM (Linux >= 6.12 takes VT-x/AMD-V at module load, even with no VM running) or Hyper-V holds it.
+  if (/VERR_VMX_IN_VMX_ROOT_MODE|VERR_SVM_IN_USE/.test(stderr)) return 'hv-in-use';
   if (/settings file '.*' already exists|VERR_ALREADY_EXISTS/.test(stderr)) return 'exists';
   if (/Unknown option|Invalid parameter|Syntax error|Missing (the |required )?argument|Invalid argument|Invalid .* argument/i.test(stderr))
     return 'syntax';
@@ -65,6 +76,9 @@ export function toSkiffError(f: VBoxManageFailure, vmName: string): SkiffError {
     case 'port-in-use':
       return new SkiffError('vbox-port-in-use', `the SSH port forward of ${vmName} could not bind: ${detail}`,
         opts('another program holds the port; retry, skiff picks a free port at each start', ExitCode.conflict));
+    case 'hv-in-use':
+      return new SkiffError('vbox-hv-in-use', `VirtualBox cannot run ${vmName}: another hypervisor holds VT-x/AMD-V (${detail})`,
+        opts('stop the other hypervisor and retry: on Linux `sudo modprobe -r kvm_intel kvm_amd` (since kernel 6.12 KVM holds VT-x even with no VM running, unless loaded with kvm.enable_virt_at_load=0), on Windows turn Hyper-V off; or use --driver qemu', ExitCode.environment));
     case 'syntax':
       return new SkiffError('vbox-rejected', `VBoxManage ${sub} rejected skiff's arguments for ${vmName}: ${detail}`,
         opts('this is a skiff bug or an unsupported VirtualBox version; please report it with `VBoxManage --version`', ExitCode.failure));
