@@ -1,7 +1,10 @@
 import { errorMessage } from '../errors.js';
 import type { SshConnection } from '../ssh/connect.js';
-import { execCollect } from '../ssh/exec.js';
+import { channelExit, openExec } from '../ssh/exec.js';
 import type { Log } from './log.js';
+
+/** A step sleeps up to 1 s in the guest; anything much slower is a stalled guest. */
+const EXEC_TIMEOUT_MS = 10_000;
 
 /** The kernel reports tv_usec in nanoseconds while STA_NANO is set in the status word. */
 const STA_NANO = 0x2000;
@@ -155,7 +158,10 @@ export class GuestClock {
     if (r.rttMs > (this.opts.maxRttMs ?? 1_000)) return 1_000;
     this.costMs = r.rttMs;
     this.lastOffsetMs = r.offsetMs;
-    if (Math.abs(r.offsetMs) < (this.opts.stepThresholdMs ?? 100)) return undefined;
+    if (Math.abs(r.offsetMs) < (this.opts.stepThresholdMs ?? 100)) {
+      if (reason !== 'periodic') this.log(`guest clock ${fmt(r.offsetMs)} off the host's (${reason}): left as it is`);
+      return undefined;
+    }
     await this.exec(conn, stepScript(r.offsetMs, r.nano));
     const after = await this.read(conn);
     this.lastOffsetMs = after.offsetMs;
@@ -174,10 +180,28 @@ export class GuestClock {
     return { offsetMs: g.ms - (t0 + t1) / 2, rttMs: t1 - t0, nano: g.nano };
   }
 
+  /** A guest that stops answering mid-check must not hold every later check up. */
   private async exec(conn: SshConnection, command: string): Promise<string> {
-    const r = await execCollect(conn.client, command);
-    if (r.code !== 0) throw new Error(`\`${command.split('\n')[0]}\` exited ${r.code}: ${r.stderr.toString().trim()}`);
-    return r.stdout.toString();
+    const channel = await openExec(conn.client, command);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    channel.on('data', (d: Buffer) => out.push(d));
+    channel.stderr.on('data', (d: Buffer) => err.push(d));
+    channel.end();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const { code } = await Promise.race([
+        channelExit(channel, command),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${EXEC_TIMEOUT_MS} ms`)), EXEC_TIMEOUT_MS);
+        }),
+      ]);
+      if (code !== 0) throw new Error(`\`${command.split('\n')[0]}\` exited ${code}: ${Buffer.concat(err).toString().trim()}`);
+      return Buffer.concat(out).toString();
+    } finally {
+      clearTimeout(timer);
+      channel.close();
+    }
   }
 }
 
