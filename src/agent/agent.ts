@@ -1,16 +1,19 @@
 import { createRequire } from 'node:module';
 import net from 'node:net';
+import type { ClientChannel } from 'ssh2';
 import { errorMessage } from '../errors.js';
 import { loadSshTarget } from '../ssh/connect.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { removeQuietly } from './files.js';
 import { joinStreams, openStreamLocal } from './forward.js';
-import { SshLink, type LinkOptions } from './link.js';
+import { GuestClock } from './clock.js';
+import { DEFAULT_KEEPALIVE_MS, SshLink, type LinkOptions } from './link.js';
 import type { Log } from './log.js';
 import { PortWatcher } from './ports/watcher.js';
 import { listenUnix, prepareSocketPath } from './socket.js';
 import { DEFAULT_REMOTE_SOCKET, type AgentSpec } from './spec.js';
 import { writeAgentState, writeAgentStateSync, type AgentState } from './state.js';
+import { WakeWatch } from './wake.js';
 
 export interface AgentOptions extends LinkOptions {
   /**
@@ -18,6 +21,11 @@ export interface AgentOptions extends LinkOptions {
    * back before it is closed. Short: `docker` then prints a clean error instead of hanging.
    */
   downWaitMs?: number;
+  /**
+   * The same once the link was up and dropped (the VM paused, the host slept):
+   * long, so a docker command issued meanwhile completes once the guest is back.
+   */
+  resumeWaitMs?: number;
 }
 
 /** One machine's agent: the SSH link, the local socket, and the files that describe them. */
@@ -26,6 +34,8 @@ export class Agent {
   private readonly clients = new Set<net.Socket>();
   private link: SshLink | undefined;
   private ports: PortWatcher | undefined;
+  private clock: GuestClock | undefined;
+  private wake: WakeWatch | undefined;
   private served = 0;
   private stateTimer: NodeJS.Timeout | undefined;
   private closing = false;
@@ -64,10 +74,22 @@ export class Agent {
     const link = (this.link = new SshLink(target, this.opts));
     // Port changes are rare and `skiff status` should show them at once: written straight away.
     const ports = (this.ports = new PortWatcher(() => link.current(), this.remote(), this.log, () => void this.writeState()));
+    const clock = (this.clock = new GuestClock(this.log, {
+      stallMs: (this.opts.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_MS) + 2_000,
+    }));
+    this.wake = new WakeWatch((_gap, why) => {
+      this.log(`${why}: checking the link and the guest's clock`);
+      link.nudge(why);
+      clock.resync(why);
+    });
+    this.wake.start();
     link.on('state', (state, error, detail) => {
       this.stateSince = new Date().toISOString();
       this.log(error ? `ssh ${state}: ${error}` : `ssh ${state}${detail ? ` (${detail})` : ''}`);
       void this.writeState();
+      const conn = link.current();
+      if (state === 'connected' && conn) clock.connected(conn);
+      else clock.disconnected();
       if (state === 'connected') ports.connected();
       else ports.disconnected();
     });
@@ -89,16 +111,8 @@ export class Agent {
     this.scheduleState();
     sock.on('error', () => {});
     try {
-      const conn = await this.link?.connection(this.opts.downWaitMs ?? 3_000);
-      if (!conn || sock.destroyed) {
-        sock.destroy();
-        return;
-      }
-      let channel;
-      try {
-        channel = await openStreamLocal(conn, this.remote());
-      } catch (e) {
-        this.log(`cannot open ${this.remote()} in the guest: ${errorMessage(e)}`);
+      const channel = await this.openChannel(sock);
+      if (!channel) {
         sock.destroy();
         return;
       }
@@ -107,6 +121,30 @@ export class Agent {
       this.clients.delete(sock);
       this.scheduleState();
     }
+  }
+
+  /**
+   * A guest channel for one client. A connection that dies while the channel is
+   * being opened (the VM paused long enough for the keepalive to give up) is not
+   * the client's failure: it waits for the next one.
+   */
+  private async openChannel(sock: net.Socket): Promise<ClientChannel | undefined> {
+    const link = this.link;
+    while (link && !sock.destroyed && !this.closing) {
+      const wait = link.state === 'reconnecting' ? (this.opts.resumeWaitMs ?? 600_000) : (this.opts.downWaitMs ?? 3_000);
+      const conn = await link.connection(wait);
+      if (!conn || sock.destroyed) return undefined;
+      try {
+        return await openStreamLocal(conn, this.remote());
+      } catch (e) {
+        if (link.current() === conn && !conn.socket.destroyed) {
+          this.log(`cannot open ${this.remote()} in the guest: ${errorMessage(e)}`);
+          return undefined;
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+    }
+    return undefined;
   }
 
   /** Connection counters change often; the state file is rewritten at most once a second for them. */
@@ -159,6 +197,8 @@ export class Agent {
     this.server.close();
     for (const s of this.clients) s.destroy();
     this.ports?.stop();
+    this.wake?.stop();
+    this.clock?.stop();
     this.link?.stop();
     // A write already under way would otherwise recreate the state file after its removal.
     await this.stateWrites;

@@ -6,6 +6,16 @@ import { isHostKeyChanged } from '../ssh/hostkey.js';
 import { batchWritesPerTick } from './batch.js';
 import type { LinkState } from './state.js';
 
+/**
+ * SSH keepalive: a ping every 2 s lets the agent see a guest that stopped
+ * answering (a paused VM) within seconds; 10 unanswered keep a busy guest under
+ * TCG from being dropped too eagerly (dead after ~22 s, as before).
+ */
+export const DEFAULT_KEEPALIVE_MS = 2_000;
+export const DEFAULT_KEEPALIVE_COUNT = 10;
+/** How long a link that looks up may take to answer after the agent wakes. */
+const PROBE_MS = 1_500;
+
 export interface LinkOptions {
   /** Reconnect delays double from min to max; reset after a successful login. */
   backoffMinMs?: number;
@@ -31,6 +41,8 @@ export class SshLink extends EventEmitter<SshLinkEvents> {
   private abort = new AbortController();
   private waiters: Array<() => void> = [];
   private timer: NodeJS.Timeout | undefined;
+  private wakeSleep: (() => void) | undefined;
+  private resetBackoff = false;
   state: LinkState = 'connecting';
   lastError: string | undefined;
 
@@ -91,16 +103,19 @@ export class SshLink extends EventEmitter<SshLinkEvents> {
     const max = this.opts.backoffMaxMs ?? 5_000;
     let delay = min;
     while (!this.stopped) {
+      if (this.resetBackoff) delay = min;
+      this.resetBackoff = false;
       let conn: SshConnection;
       try {
-        // Before the first login the guest may still be booting: probe for sshd's
-        // banner briefly rather than let a handshake wait out its whole timeout.
-        if (this.state === 'connecting') await waitForBanner(this.target.host, this.target.port, 2_000, this.abort.signal);
+        // The guest may be booting, or paused (QEMU's user network then accepts the
+        // connection but nothing answers): a handshake would wait out its whole
+        // timeout, so probe for sshd's banner, often and briefly, until it answers.
+        if (!(await this.bannerUp())) continue;
         conn = await connectSsh(this.target, {
           signal: this.abort.signal,
           readyTimeoutMs: this.opts.readyTimeoutMs ?? 15_000,
-          keepaliveIntervalMs: this.opts.keepaliveIntervalMs ?? 5_000,
-          keepaliveCountMax: this.opts.keepaliveCountMax ?? 3,
+          keepaliveIntervalMs: this.opts.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_MS,
+          keepaliveCountMax: this.opts.keepaliveCountMax ?? DEFAULT_KEEPALIVE_COUNT,
         });
       } catch (e) {
         if (this.stopped) return;
@@ -142,14 +157,62 @@ export class SshLink extends EventEmitter<SshLinkEvents> {
     }
   }
 
+  /**
+   * True once sshd's banner answers; false after a short pause when it does not
+   * (the loop then probes again: a probe is one local TCP connection, cheap enough
+   * to repeat every few hundred ms, so the link is back within ~1 s of the guest).
+   */
+  private async bannerUp(): Promise<boolean> {
+    try {
+      await waitForBanner(this.target.host, this.target.port, this.state === 'connecting' ? 2_000 : 1_000, this.abort.signal);
+      return true;
+    } catch (e) {
+      if (this.stopped) return false;
+      this.setState(this.state === 'connecting' ? 'connecting' : 'reconnecting', errorMessage(e));
+      await this.sleep(250);
+      return false;
+    }
+  }
+
+  /**
+   * Called when the agent itself did not run for a while (the host slept, or it
+   * was stopped): a link that is down reconnects at once; a link that looks up gets
+   * one round trip to prove it, else it is dropped and rebuilt now rather than
+   * after the keepalive gives up.
+   */
+  nudge(why: string): void {
+    if (this.stopped) return;
+    const conn = this.conn;
+    if (!conn) {
+      this.resetBackoff = true;
+      this.wakeSleep?.();
+      return;
+    }
+    const t = setTimeout(() => {
+      if (this.conn !== conn) return;
+      conn.client.emit('error', new Error(`no answer from the guest within ${PROBE_MS} ms after ${why}`));
+      conn.client.end();
+      conn.socket.destroy();
+    }, PROBE_MS);
+    // Any reply proves the link, and cancelling a forward that does not exist has
+    // no effect in the guest: the cheapest round trip ssh2's public API offers.
+    try {
+      conn.client.unforwardIn('127.0.0.1', 1, () => clearTimeout(t));
+    } catch {
+      clearTimeout(t);
+    }
+  }
+
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const signal = this.abort.signal;
       const done = (): void => {
         clearTimeout(this.timer);
+        this.wakeSleep = undefined;
         signal.removeEventListener('abort', done);
         resolve();
       };
+      this.wakeSleep = done;
       this.timer = setTimeout(done, ms);
       signal.addEventListener('abort', done, { once: true });
     });

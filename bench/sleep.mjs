@@ -1,0 +1,100 @@
+#!/usr/bin/env node
+// issue 18: how fast the docker socket answers after a VM pause, and how far the
+// guest clock is off then. Boots one throwaway machine (run under the boot lock):
+//   npm run build && flock /tmp/skiff-boot.lock node bench/sleep.mjs [--pauses 5,10,20,40,60] [--iso PATH] [--out FILE]
+// For each pause: QMP `stop`, wait, `cont`; a /_ping sent through the agent's
+// socket at the moment of `cont` gives the resume-to-answer time; 3 s later the
+// guest clock is read with `adjtimex` over `skiff ssh` (offset ± half the round trip).
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseAdjtimex } from '../dist/agent/clock.js';
+import { qmpOnce } from '../dist/drivers/qemu/qmp.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const arg = (name, def) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : def;
+};
+const pauses = arg('pauses', '5,10,20,40,60').split(',').map(Number);
+const iso = path.resolve(arg('iso', path.join(here, '../iso/out/skiff-amd64.iso')));
+const out = arg('out', path.join(here, 'sleep.results.md'));
+const root = mkdtempSync(path.join(os.tmpdir(), 'skb-sleep-'));
+const env = {
+  ...process.env,
+  SKIFF_HOME: path.join(root, 'home'),
+  SKIFF_RUNTIME_DIR: path.join('/tmp', `skb-sleep-${process.pid}`),
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function skiff(args) {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [path.join(here, '../bin/skiff.js'), ...args], { env, timeout: 400_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`skiff ${args.join(' ')}: ${stderr || err.message}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+function ping(socketPath) {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ socketPath, path: '/_ping' }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+  });
+}
+
+async function clockOffset() {
+  const t0 = Date.now();
+  const text = await skiff(['ssh', '--', 'adjtimex']);
+  const t1 = Date.now();
+  return { offsetMs: parseAdjtimex(text).ms - (t0 + t1) / 2, errMs: (t1 - t0) / 2 };
+}
+
+const rows = [];
+try {
+  await skiff(['init', '--iso', iso, '--no-shares', '--cpus', '2', '--memory', '1G', '--disk', '4G']);
+  const { socket } = JSON.parse(await skiff(['start', '--json']));
+  const qmp = path.join(path.dirname(socket), 'qmp.sock');
+  await ping(socket);
+  for (const ms of pauses) {
+    await qmpOnce(qmp, 'stop');
+    await sleep(ms * 1000);
+    const t = performance.now();
+    await qmpOnce(qmp, 'cont');
+    await ping(socket);
+    const answerMs = performance.now() - t;
+    await sleep(3_000);
+    const c = await clockOffset();
+    const row = { pauseS: ms, answerMs: Math.round(answerMs), clockOffsetMs: Math.round(c.offsetMs), clockErrMs: Math.round(c.errMs) };
+    console.log(JSON.stringify(row));
+    rows.push(row);
+  }
+} finally {
+  await skiff(['stop', '--force']).catch(() => {});
+  await skiff(['delete', '--yes']).catch(() => {});
+  rmSync(root, { recursive: true, force: true });
+  rmSync(env.SKIFF_RUNTIME_DIR, { recursive: true, force: true });
+}
+
+const answers = rows.map((r) => r.answerMs).sort((a, b) => a - b);
+const median = answers[Math.floor((answers.length - 1) / 2)];
+const lines = [
+  `# Resume to answer (issue 18)`,
+  '',
+  `\`npm run build && flock /tmp/skiff-boot.lock node bench/sleep.mjs --pauses ${pauses.join(',')}\` on ${new Date().toISOString()}, load ${os.loadavg()[0].toFixed(1)}`,
+  '',
+  '| pause (s) | `cont` to `/_ping` answered (ms) | guest clock − host 3 s later (ms) |',
+  '|---|---|---|',
+  ...rows.map((r) => `| ${r.pauseS} | ${r.answerMs} | ${r.clockOffsetMs} ± ${r.clockErrMs} |`),
+  '',
+  `median ${median} ms, max ${answers[answers.length - 1]} ms over ${rows.length} pauses`,
+  '',
+];
+writeFileSync(out, lines.join('\n'));
+console.log(lines.join('\n'));
