@@ -7,6 +7,7 @@ import { removeQuietly } from './files.js';
 import { joinStreams, openStreamLocal } from './forward.js';
 import { SshLink, type LinkOptions } from './link.js';
 import type { Log } from './log.js';
+import { natForwarder } from './ports/udp.js';
 import { PortWatcher } from './ports/watcher.js';
 import { listenUnix, prepareSocketPath } from './socket.js';
 import { DEFAULT_REMOTE_SOCKET, type AgentSpec } from './spec.js';
@@ -63,7 +64,7 @@ export class Agent {
 
     const link = (this.link = new SshLink(target, this.opts));
     // Port changes are rare and `skiff status` should show them at once: written straight away.
-    const ports = (this.ports = new PortWatcher(() => link.current(), this.remote(), this.log, () => void this.writeState()));
+    const ports = (this.ports = new PortWatcher(() => link.current(), this.remote(), this.log, () => void this.writeState(), natForwarder(spec.udp)));
     link.on('state', (state, error, detail) => {
       this.stateSince = new Date().toISOString();
       this.log(error ? `ssh ${state}: ${error}` : `ssh ${state}${detail ? ` (${detail})` : ''}`);

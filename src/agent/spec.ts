@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import type { UdpForwarding } from '../drivers/driver.js';
 import { ExitCode, SkiffError, errorMessage } from '../errors.js';
 
 export const DEFAULT_REMOTE_SOCKET = '/var/run/docker.sock';
@@ -23,6 +24,8 @@ export interface AgentSpec {
   /** SSH keepalive; defaults 5000 ms and 3: a silently dead link is noticed in ~20 s. */
   keepaliveIntervalMs?: number;
   keepaliveCountMax?: number;
+  /** How to forward published UDP ports through the hypervisor's NAT. */
+  udp?: UdpForwarding;
 }
 
 const absolute = z.string().min(1).refine((p) => path.isAbsolute(p), 'must be an absolute path');
@@ -41,6 +44,12 @@ const AgentSpecSchema = z.object({
   remoteSocket: absolute.optional(),
   keepaliveIntervalMs: z.number().int().min(100).optional(),
   keepaliveCountMax: z.number().int().min(1).optional(),
+  udp: z
+    .discriminatedUnion('kind', [
+      z.object({ kind: z.literal('qemu'), qmpSocket: absolute, netdev: z.string().regex(/^[\w-]+$/) }),
+      z.object({ kind: z.literal('virtualbox'), vboxmanage: z.string().min(1), vm: z.string().min(1) }),
+    ])
+    .optional(),
 });
 
 export function parseAgentSpec(value: unknown): AgentSpec {

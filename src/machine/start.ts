@@ -38,6 +38,7 @@ const STAGE_TEXT: Record<string, string> = {
 
 export function agentSpecFor(m: Machine, ssh: SshEndpoint): AgentSpec {
   const p = m.paths;
+  const udp = m.driver.udpForwarding();
   return {
     machine: m.name,
     sshHost: ssh.host,
@@ -49,6 +50,7 @@ export function agentSpecFor(m: Machine, ssh: SshEndpoint): AgentSpec {
     pidPath: p.agentPid,
     statePath: p.agentState,
     logPath: p.agentLog,
+    ...(udp ? { udp } : {}),
   };
 }
 
