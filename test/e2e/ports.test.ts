@@ -115,8 +115,10 @@ describe('published ports on the host loopback', () => {
   });
 
   it('the port answers on [::1] too: curl -g and Node fetch of localhost', async () => {
-    if (!hasIpv6Loopback()) return expect(await askUdp(PORT, 'x', '::1')).toMatch(/EADDRNOTAVAIL|EAFNOSUPPORT/);
-    const curl = execFileSync('curl', ['-sS', '-g', `http://[::1]:${PORT}/`], { encoding: 'utf8' });
+    const curlV6 = () => execFileSync('curl', ['-sS', '-g', `http://[::1]:${PORT}/`], { encoding: 'utf8' });
+    // A host without an IPv6 loopback has nothing to listen on there.
+    if (!hasIpv6Loopback()) return expect(curlV6).toThrow();
+    const curl = curlV6();
     expect(curl).toBe('hello from skiff\n');
     // Node 17+ tries ::1 first for localhost.
     const res = await fetch(`http://localhost:${PORT}/`);
