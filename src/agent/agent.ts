@@ -9,6 +9,7 @@ import { joinStreams, openStreamLocal } from './forward.js';
 import { GuestClock } from './clock.js';
 import { DEFAULT_KEEPALIVE_MS, SshLink, type LinkOptions } from './link.js';
 import type { Log } from './log.js';
+import { natForwarder } from './ports/udp.js';
 import { PortWatcher } from './ports/watcher.js';
 import { listenUnix, prepareSocketPath } from './socket.js';
 import { DEFAULT_REMOTE_SOCKET, type AgentSpec } from './spec.js';
@@ -73,7 +74,7 @@ export class Agent {
 
     const link = (this.link = new SshLink(target, this.opts));
     // Port changes are rare and `skiff status` should show them at once: written straight away.
-    const ports = (this.ports = new PortWatcher(() => link.current(), this.remote(), this.log, () => void this.writeState()));
+    const ports = (this.ports = new PortWatcher(() => link.current(), this.remote(), this.log, () => void this.writeState(), natForwarder(spec.udp)));
     const clock = (this.clock = new GuestClock(this.log, {
       stallMs: (this.opts.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_MS) + 2_000,
     }));

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import type { VmWatch } from '../drivers/driver.js';
+import type { UdpForwarding, VmWatch } from '../drivers/driver.js';
 import { ExitCode, SkiffError, errorMessage } from '../errors.js';
 
 export const DEFAULT_REMOTE_SOCKET = '/var/run/docker.sock';
@@ -31,6 +31,8 @@ export interface AgentSpec {
   consoleLog?: string;
   /** The log is rotated (to LOG.1) when it would grow past this; default 1 MiB. */
   logMaxBytes?: number;
+  /** How to forward published UDP ports through the hypervisor's NAT. */
+  udp?: UdpForwarding;
 }
 
 const absolute = z.string().min(1).refine((p) => path.isAbsolute(p), 'must be an absolute path');
@@ -65,6 +67,12 @@ const AgentSpecSchema = z.object({
   vmEndPath: absolute.optional(),
   consoleLog: absolute.optional(),
   logMaxBytes: z.number().int().min(256).optional(),
+  udp: z
+    .discriminatedUnion('kind', [
+      z.object({ kind: z.literal('qemu'), qmpSocket: absolute, netdev: z.string().regex(/^[\w-]+$/) }),
+      z.object({ kind: z.literal('virtualbox'), vboxmanage: z.string().min(1), vm: z.string().min(1) }),
+    ])
+    .optional(),
 });
 
 export function parseAgentSpec(value: unknown): AgentSpec {

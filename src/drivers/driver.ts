@@ -45,6 +45,12 @@ export interface PrivateNic {
 
 export type { SshEndpoint };
 
+/**
+ * How the agent reaches the hypervisor's NAT to forward published UDP ports at run
+ * time (SSH carries no datagrams): QEMU's monitor, or VBoxManage.
+ */
+export type UdpForwarding = { kind: 'qemu'; qmpSocket: string; netdev: string } | { kind: 'virtualbox'; vboxmanage: string; vm: string };
+
 export interface DriverInfo {
   /** e.g. "kvm", "tcg", "hvf", "VT-x". */
   accelerator?: string;
@@ -117,4 +123,6 @@ export interface Driver {
   watch(): Promise<VmWatch | undefined>;
   /** Stops if needed and deletes the VM and every file the driver made. */
   remove(): Promise<void>;
+  /** Where the agent adds and removes UDP forwards while the VM runs; undefined when it cannot. */
+  udpForwarding(): UdpForwarding | undefined;
 }

@@ -42,6 +42,7 @@ const STAGE_TEXT: Record<string, string> = {
 
 export function agentSpecFor(m: Machine, ssh: SshEndpoint, vm?: VmWatch): AgentSpec {
   const p = m.paths;
+  const udp = m.driver.udpForwarding();
   return {
     ...(vm ? { vm, vmEndPath: p.vmEnd, consoleLog: p.consoleLog } : {}),
     machine: m.name,
@@ -54,6 +55,7 @@ export function agentSpecFor(m: Machine, ssh: SshEndpoint, vm?: VmWatch): AgentS
     pidPath: p.agentPid,
     statePath: p.agentState,
     logPath: p.agentLog,
+    ...(udp ? { udp } : {}),
   };
 }
 

@@ -1,3 +1,4 @@
+import dgram from 'node:dgram';
 import { readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -8,6 +9,8 @@ import type { PortStatus } from '../../src/agent/ports/listeners.js';
 import type { AgentSpec } from '../../src/agent/spec.js';
 import { readAgentState } from '../../src/agent/state.js';
 import { agentFixture, type AgentFixture, until } from '../helpers/agent-fixture.js';
+import { FakeQmp } from '../helpers/fake-qmp.js';
+import { askUdp, hasIpv6Loopback } from '../helpers/udp.js';
 import { freePort } from '../helpers/sshd.js';
 
 /**
@@ -150,7 +153,6 @@ function ask(port: number, text: string, host = '127.0.0.1'): Promise<string> {
   });
 }
 
-
 const answers = (port: number, name: string) => until(`${name} to answer on ${port}`, async () => ((await ask(port, 'hi')) === `${name}:hi` ? true : undefined));
 const refuses = (port: number) => until(`port ${port} to refuse`, async () => ((await ask(port, 'hi')) === 'ECONNREFUSED' ? true : undefined));
 const portsOf = async (spec: AgentSpec): Promise<PortStatus[]> => (await readAgentState(spec.statePath))?.ports ?? [];
@@ -158,6 +160,7 @@ const portsOf = async (spec: AgentSpec): Promise<PortStatus[]> => (await readAge
 let fx: AgentFixture;
 let engine: FakeEngine;
 let spec: AgentSpec;
+let qmp: FakeQmp;
 const echoes: Array<{ close(): void }> = [];
 
 async function container(id: string, name: string): Promise<FakeContainer> {
@@ -170,12 +173,15 @@ beforeAll(async () => {
   fx = await agentFixture();
   engine = new FakeEngine(path.join(fx.dir, 'engine.sock'));
   await engine.listen();
+  qmp = new FakeQmp(path.join(fx.dir, 'qmp.sock'), 'udp');
+  await qmp.listen();
 }, 90_000);
 
 afterAll(async () => {
   if (spec) await stopAgent(agentPathsOf(spec));
   for (const e of echoes) e.close();
   await engine?.close();
+  qmp?.close();
   if (engine) rmSync(engine.socketPath, { force: true });
   await fx?.cleanup();
 });
@@ -186,12 +192,19 @@ describe('published ports through a real sshd', () => {
   it('forwards the ports of containers already running when the agent starts', async () => {
     early = await container('aa', 'early');
     engine.running.set(early.id, early);
-    spec = fx.spec('ports', { remoteSocket: engine.socketPath });
+    spec = fx.spec('ports', { remoteSocket: engine.socketPath, udp: { kind: 'qemu', qmpSocket: qmp.socketPath, netdev: 'n0' } });
     await startAgent(spec, { entry: fx.agent.entry, timeoutMs: 20_000 });
     await answers(early.hostPort, 'early');
-    const ports = await until('the state file to list the port', async () => ((await portsOf(spec)).length > 0 ? portsOf(spec) : undefined));
-    // One entry although the engine listed a v4 and a v6 binding; udp is not forwarded.
-    expect(ports).toEqual([{ port: early.hostPort, proto: 'tcp', container: early.id.slice(0, 12), name: 'early', state: 'forwarded' }]);
+    const ports = await until('the state file to list the ports', async () => {
+      const p = await portsOf(spec);
+      return p.length > 1 && p.every((e) => e.state !== 'opening') ? p : undefined;
+    });
+    // One TCP entry although the engine listed a v4 and a v6 binding; the UDP port of the same number is its own.
+    expect(ports).toEqual([
+      { port: early.hostPort, proto: 'tcp', container: early.id.slice(0, 12), name: 'early', state: 'forwarded' },
+      { port: early.hostPort, proto: 'udp', container: early.id.slice(0, 12), name: 'early', state: 'forwarded' },
+    ]);
+    expect(qmp.commands).toContain(`hostfwd_add n0 udp:127.0.0.1:${early.hostPort}-:${early.hostPort}`);
     // It subscribed to container and service events only.
     expect(engine.eventFilters).toEqual([{ type: ['container', 'service'] }]);
   });
@@ -199,6 +212,20 @@ describe('published ports through a real sshd', () => {
   it('listens on 127.0.0.1 only', async () => {
     // All of 127/8 reaches the loopback interface: a wildcard listener would answer here.
     expect(await ask(early.hostPort, 'hi', '127.0.0.2')).toBe('ECONNREFUSED');
+    expect(await askUdp(early.hostPort, 'hi', '127.0.0.2')).not.toBe('udp:hi');
+  });
+
+  it('listens on [::1] too where the host has an IPv6 loopback, for TCP and UDP', async () => {
+    const v6 = hasIpv6Loopback();
+    expect(await ask(early.hostPort, 'hi', '::1')).toBe(v6 ? 'early:hi' : 'EADDRNOTAVAIL');
+    if (v6) expect(await askUdp(early.hostPort, 'hi', '::1')).toBe('udp:hi');
+  });
+
+  it('sends each UDP client its own replies, several at once, from 127.0.0.1 and [::1]', async () => {
+    const hosts = hasIpv6Loopback() ? ['127.0.0.1', '::1'] : ['127.0.0.1'];
+    const texts = Array.from({ length: 8 }, (_, i) => ({ host: hosts[i % hosts.length]!, text: `client-${i}` }));
+    const replies = await Promise.all(texts.map(({ host, text }) => askUdp(early.hostPort, text, host)));
+    expect(replies).toEqual(texts.map(({ text }) => `udp:${text}`));
   });
 
   it('opens a port on a start event and closes it on die', async () => {
@@ -209,6 +236,9 @@ describe('published ports through a real sshd', () => {
     engine.running.delete(web.id);
     engine.emit('die', web.id);
     await refuses(web.hostPort);
+    expect(qmp.commands).toContain(`hostfwd_add n0 udp:127.0.0.1:${web.hostPort}-:${web.hostPort}`);
+    await until(`udp ${web.hostPort} to be removed`, async () => (qmp.forwards.has(web.hostPort) ? undefined : true));
+    if (hasIpv6Loopback()) expect(await askUdp(web.hostPort, 'hi', '::1')).toBe('ECONNREFUSED');
     expect((await portsOf(spec)).map((p) => p.port)).not.toContain(web.hostPort);
     // The other container's port is untouched.
     expect(await ask(early.hostPort, 'still')).toBe('early:still');
@@ -218,15 +248,20 @@ describe('published ports through a real sshd', () => {
     const taken = net.createServer();
     const busy = await container('cc', 'busy');
     await new Promise<void>((r) => taken.listen(busy.hostPort, '127.0.0.1', r));
+    const takenUdp = dgram.createSocket('udp4');
+    await new Promise<void>((r) => takenUdp.bind(busy.hostPort, '127.0.0.1', r));
     try {
       engine.running.set(busy.id, busy);
       engine.emit('start', busy.id);
       const entry = await until('the conflict in the state file', async () => (await portsOf(spec)).find((p) => p.port === busy.hostPort && p.state === 'conflict'));
-      expect(entry.error).toMatch(new RegExp(`127\\.0\\.0\\.1:${busy.hostPort} is already in use on the host`));
+      expect(entry.error).toMatch(new RegExp(`127\\.0\\.0\\.1:${busy.hostPort}/tcp is already in use on the host`));
       expect(readFileSync(spec.logPath, 'utf8')).toMatch(new RegExp(`port ${busy.hostPort}/tcp of container busy not forwarded`));
+      const udp = await until('the UDP conflict', async () => (await portsOf(spec)).find((p) => p.port === busy.hostPort && p.proto === 'udp' && p.state === 'conflict'));
+      expect(udp.error).toMatch(new RegExp(`127\\.0\\.0\\.1:${busy.hostPort}/udp is already in use on the host`));
       expect((await agentStatus(agentPathsOf(spec))).state).toBe('running');
       expect(await ask(early.hostPort, 'alive')).toBe('early:alive');
     } finally {
+      takenUdp.close();
       taken.close();
       engine.running.delete(busy.id);
       engine.emit('destroy', busy.id);
@@ -273,7 +308,7 @@ describe('published ports through a real sshd', () => {
       await fx.sshd.restart();
     }
     await answers(early.hostPort, 'early');
-    const names = async () => (await portsOf(spec)).map((p) => p.name).sort().join(',');
+    const names = async () => (await portsOf(spec)).filter((p) => p.proto === 'tcp').map((p) => p.name).sort().join(',');
     await until('the state file to list both ports again', async () => ((await names()) === 'early,late' ? true : undefined));
     expect(await names()).toBe('early,late');
   }, 60_000);

@@ -19,10 +19,15 @@ describe('publishedPorts', () => {
     expect(ports).toEqual([{ hostPort: 8080, proto: 'tcp', container: ID, name: 'web', target: { host: '172.17.0.2', port: 80 } }]);
   });
 
-  it('skips udp, unpublished exposed ports and bindings to another guest address', () => {
+  it('keeps udp ports apart from tcp ones of the same number', () => {
+    const ports = publishedPorts(inspect({ '53/udp': [{ HostIp: '0.0.0.0', HostPort: '8080' }], '80/tcp': [{ HostIp: '0.0.0.0', HostPort: '8080' }] }));
+    expect(ports.map((p) => `${p.hostPort}/${p.proto}`)).toEqual(['8080/tcp', '8080/udp']);
+  });
+
+  it('skips sctp, unpublished exposed ports and bindings to another guest address', () => {
     const ports = publishedPorts(
       inspect({
-        '53/udp': [{ HostIp: '0.0.0.0', HostPort: '5353' }],
+        '53/sctp': [{ HostIp: '0.0.0.0', HostPort: '5353' }],
         '443/tcp': null,
         '22/tcp': [{ HostIp: '10.0.2.15', HostPort: '2222' }],
         '81/tcp': [{ HostIp: '127.0.0.1', HostPort: '8081' }],
@@ -84,19 +89,21 @@ describe('diffPorts', () => {
 
   it('opens what is new, closes what is gone, leaves the same alone', () => {
     const current = new Map([
-      [8080, port(8080)],
-      [8081, port(8081)],
+      ['8080/tcp', port(8080)],
+      ['8081/tcp', port(8081)],
     ]);
-    expect(diffPorts(current, [port(8080), port(9000, 'c2')])).toEqual({ close: [8081], open: [port(9000, 'c2')] });
+    expect(diffPorts(current, [port(8080), port(9000, 'c2')])).toEqual({ close: ['8081/tcp'], open: [port(9000, 'c2')] });
+    // The same number over UDP is another port.
+    expect(diffPorts(current, [port(8080), port(8081), { ...port(8080), proto: 'udp' }])).toEqual({ close: [], open: [{ ...port(8080), proto: 'udp' }] });
   });
 
   it('reopens a port that now belongs to another container or target', () => {
-    const current = new Map([[8080, port(8080, 'old')]]);
-    expect(diffPorts(current, [port(8080, 'new')])).toEqual({ close: [8080], open: [port(8080, 'new')] });
-    expect(diffPorts(new Map([[8080, port(8080)]]), [port(8080, 'c1', 81)])).toEqual({ close: [8080], open: [port(8080, 'c1', 81)] });
+    const current = new Map([['8080/tcp', port(8080, 'old')]]);
+    expect(diffPorts(current, [port(8080, 'new')])).toEqual({ close: ['8080/tcp'], open: [port(8080, 'new')] });
+    expect(diffPorts(new Map([['8080/tcp', port(8080)]]), [port(8080, 'c1', 81)])).toEqual({ close: ['8080/tcp'], open: [port(8080, 'c1', 81)] });
   });
 
   it('closes everything when nothing is wanted', () => {
-    expect(diffPorts(new Map([[1, port(1)], [2, port(2)]]), [])).toEqual({ close: [1, 2], open: [] });
+    expect(diffPorts(new Map([['1/tcp', port(1)], ['2/tcp', port(2)]]), [])).toEqual({ close: ['1/tcp', '2/tcp'], open: [] });
   });
 });

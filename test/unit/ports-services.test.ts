@@ -14,8 +14,9 @@ const web = {
 };
 
 describe('service ports', () => {
-  it('forwards TCP ingress ports to the guest loopback at the published port', () => {
+  it('forwards TCP and UDP ingress ports to the guest at the published port', () => {
     expect(servicePorts(web)).toEqual([
+      { hostPort: 5353, proto: 'udp', container: 'service:svc1', name: 'web', target: { host: '127.0.0.1', port: 5353 } },
       { hostPort: 8080, proto: 'tcp', container: 'service:svc1', name: 'web', target: { host: '127.0.0.1', port: 8080 } },
     ]);
   });
@@ -24,7 +25,7 @@ describe('service ports', () => {
     expect(servicePorts({ ID: 'x', Spec: { Name: 'q' } })).toEqual([]);
     expect(servicePorts(undefined)).toEqual([]);
     expect(allServicePorts({ message: 'This node is not a swarm manager.' })).toEqual([]);
-    expect(allServicePorts([web, { ID: 'svc2', Spec: { Name: 'api' }, Endpoint: { Ports: [{ Protocol: 'tcp', PublishedPort: 9000 }] } }]).map((p) => p.hostPort)).toEqual([8080, 9000]);
+    expect(allServicePorts([web, { ID: 'svc2', Spec: { Name: 'api' }, Endpoint: { Ports: [{ Protocol: 'tcp', PublishedPort: 9000 }] } }]).map((p) => p.hostPort)).toEqual([5353, 8080, 9000]);
   });
 
   it('before the allocator fills in Endpoint, takes the ports the spec asks for (not ones the swarm picks)', () => {

@@ -3,10 +3,12 @@
  * and what an event means for them. No I/O here, so it is unit-tested alone.
  */
 
-/** One host port the agent should open on the host's 127.0.0.1. */
+export type Proto = 'tcp' | 'udp';
+
+/** One host port the agent should open on the host's loopback. */
 export interface PublishedPort {
   hostPort: number;
-  proto: 'tcp';
+  proto: Proto;
   container: string;
   /** Short name for humans (the log, `skiff status`). */
   name: string;
@@ -64,26 +66,36 @@ export function publishedPorts(inspect: unknown): PublishedPort[] {
   const settings = obj(c?.['NetworkSettings']);
   const ports = obj(settings?.['Ports']);
   const address = containerAddress(settings);
-  const out = new Map<number, PublishedPort>();
+  const out = new Map<string, PublishedPort>();
   for (const [key, bindings] of Object.entries(ports ?? {})) {
     const m = /^(\d+)\/(tcp|udp|sctp)$/.exec(key);
-    if (!m || m[2] !== 'tcp' || !Array.isArray(bindings)) continue;
+    if (!m || (m[2] !== 'tcp' && m[2] !== 'udp') || !Array.isArray(bindings)) continue;
+    const proto: Proto = m[2];
     const privatePort = Number(m[1]);
     for (const b of bindings) {
       const hostIp = obj(b)?.['HostIp'];
       const hostPort = Number(obj(b)?.['HostPort']);
       if (typeof hostIp !== 'string' || !FORWARDED_HOST_IPS.has(hostIp)) continue;
-      if (!Number.isInteger(hostPort) || hostPort < 1 || hostPort > 65535 || out.has(hostPort)) continue;
-      out.set(hostPort, {
+      if (!Number.isInteger(hostPort) || hostPort < 1 || hostPort > 65535 || out.has(portKey({ hostPort, proto }))) continue;
+      out.set(portKey({ hostPort, proto }), {
         hostPort,
-        proto: 'tcp',
+        proto,
         container: id,
         name,
         target: address ? { host: address, port: privatePort } : { host: '127.0.0.1', port: hostPort },
       });
     }
   }
-  return [...out.values()].sort((a, b) => a.hostPort - b.hostPort);
+  return sortPorts([...out.values()]);
+}
+
+/** A port's key in the listener table: TCP and UDP ports of one number are separate ports. */
+export function portKey(p: { hostPort: number; proto: Proto }): string {
+  return `${p.hostPort}/${p.proto}`;
+}
+
+export function sortPorts<T extends { hostPort: number; proto: Proto }>(ports: T[]): T[] {
+  return ports.sort((a, b) => a.hostPort - b.hostPort || a.proto.localeCompare(b.proto));
 }
 
 /** The ids of the running containers, from `GET /containers/json`. */
@@ -127,18 +139,18 @@ export function splitEvents(buffer: string): { events: unknown[]; rest: string }
 }
 
 /** The change that takes the ports now open to the wanted ones. */
-export function diffPorts(current: ReadonlyMap<number, PublishedPort>, wanted: readonly PublishedPort[]): { close: number[]; open: PublishedPort[] } {
-  const want = new Map(wanted.map((p) => [p.hostPort, p]));
-  const close: number[] = [];
-  for (const [port, p] of current) {
-    const w = want.get(port);
-    if (!w || !samePort(w, p)) close.push(port);
+export function diffPorts(current: ReadonlyMap<string, PublishedPort>, wanted: readonly PublishedPort[]): { close: string[]; open: PublishedPort[] } {
+  const want = new Map(wanted.map((p) => [portKey(p), p]));
+  const close: PublishedPort[] = [];
+  for (const [key, p] of current) {
+    const w = want.get(key);
+    if (!w || !samePort(w, p)) close.push(p);
   }
   const open = wanted.filter((w) => {
-    const p = current.get(w.hostPort);
+    const p = current.get(portKey(w));
     return !p || !samePort(w, p);
   });
-  return { close: close.sort((a, b) => a - b), open };
+  return { close: sortPorts(close).map(portKey), open };
 }
 
 function samePort(a: PublishedPort, b: PublishedPort): boolean {

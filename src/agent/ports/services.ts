@@ -5,14 +5,14 @@
  * where the mesh takes it (measured: a task on either node answers). Pure parsing
  * here; the watcher does the I/O.
  */
-import { obj, type PublishedPort } from './published.js';
+import { obj, portKey, sortPorts, type PublishedPort } from './published.js';
 
 /** Services are keyed in the listener table like containers, under a prefix no container ID has. */
 export function serviceKey(id: string): string {
   return `service:${id}`;
 }
 
-/** The TCP ingress ports one service (`GET /services/ID` or an entry of `GET /services`) publishes. */
+/** The TCP and UDP ingress ports one service (`GET /services/ID` or an entry of `GET /services`) publishes. */
 export function servicePorts(service: unknown): PublishedPort[] {
   const s = obj(service);
   const id = s?.['ID'];
@@ -25,18 +25,18 @@ export function servicePorts(service: unknown): PublishedPort[] {
   const allocated = obj(s?.['Endpoint'])?.['Ports'];
   const requested = obj(obj(s?.['Spec'])?.['EndpointSpec'])?.['Ports'];
   const ports = Array.isArray(allocated) && allocated.length > 0 ? allocated : requested;
-  const out = new Map<number, PublishedPort>();
+  const out = new Map<string, PublishedPort>();
   for (const p of Array.isArray(ports) ? ports : []) {
     const port = obj(p);
     const proto = port?.['Protocol'] ?? 'tcp';
     const mode = port?.['PublishMode'] ?? 'ingress';
     const published = Number(port?.['PublishedPort']);
     // Host-mode ports are bound by the task's container: the container watch has them.
-    if (proto !== 'tcp' || mode !== 'ingress') continue;
-    if (!Number.isInteger(published) || published < 1 || published > 65535 || out.has(published)) continue;
-    out.set(published, { hostPort: published, proto: 'tcp', container: serviceKey(id), name, target: { host: '127.0.0.1', port: published } });
+    if ((proto !== 'tcp' && proto !== 'udp') || mode !== 'ingress') continue;
+    if (!Number.isInteger(published) || published < 1 || published > 65535 || out.has(portKey({ hostPort: published, proto }))) continue;
+    out.set(portKey({ hostPort: published, proto }), { hostPort: published, proto, container: serviceKey(id), name, target: { host: '127.0.0.1', port: published } });
   }
-  return [...out.values()].sort((a, b) => a.hostPort - b.hostPort);
+  return sortPorts([...out.values()]);
 }
 
 export function allServicePorts(list: unknown): PublishedPort[] {

@@ -3,8 +3,9 @@ import type { SshConnection } from '../../ssh/connect.js';
 import type { Log } from '../log.js';
 import { EngineHttpError, engineGet, followEvents, type EventStream } from './engine-http.js';
 import { PortListeners, type PortStatus } from './listeners.js';
+import type { NatForwarder } from './udp.js';
 import { allServicePorts, serviceEvent, serviceKey, servicePorts } from './services.js';
-import { diffPorts, portEvent, publishedPorts, runningContainerIds, splitEvents, type PublishedPort } from './published.js';
+import { diffPorts, portEvent, portKey, publishedPorts, runningContainerIds, splitEvents, type PublishedPort } from './published.js';
 
 /** How long to wait before following the engine again after its event stream broke while the link stayed up. */
 const RESUBSCRIBE_MS = 2_000;
@@ -30,8 +31,9 @@ export class PortWatcher {
     private readonly engineSocket: string,
     private readonly log: Log,
     changed: () => void,
+    nat?: NatForwarder,
   ) {
-    this.listeners = new PortListeners(connection, log, changed);
+    this.listeners = new PortListeners(connection, log, changed, nat);
   }
 
   status(): PortStatus[] {
@@ -132,7 +134,7 @@ export class PortWatcher {
     const wanted: PublishedPort[] = [];
     for (const id of ids) wanted.push(...(await this.inspect(conn, id)));
     const services = await this.services(conn, '/services');
-    const servicePortList = allServicePorts(services).filter((p) => !wanted.some((w) => w.hostPort === p.hostPort));
+    const servicePortList = allServicePorts(services).filter((p) => !wanted.some((w) => portKey(w) === portKey(p)));
     wanted.push(...servicePortList);
     if (gen !== this.generation) return;
     const { close, open } = diffPorts(this.listeners.wanted(), wanted);
@@ -158,8 +160,8 @@ export class PortWatcher {
     if (gen !== this.generation) return;
     const key = serviceKey(id);
     const mine = new Map([...this.listeners.wanted()].filter(([, p]) => p.container === key));
-    const taken = new Set([...this.listeners.wanted()].filter(([, p]) => p.container !== key).map(([port]) => port));
-    const { close, open } = diffPorts(mine, ports.filter((p) => !taken.has(p.hostPort)));
+    const taken = new Set([...this.listeners.wanted()].filter(([, p]) => p.container !== key).map(([k]) => k));
+    const { close, open } = diffPorts(mine, ports.filter((p) => !taken.has(portKey(p))));
     for (const port of close) this.listeners.close(port, 'no longer published');
     await Promise.all(open.map((p) => this.listeners.open(p)));
   }

@@ -1,5 +1,8 @@
 import type { Arch, PrivateNic, Share } from '../driver.js';
 
+/** The user-network NIC's id, which the agent names to add UDP forwards at run time. */
+export const USER_NETDEV = 'n0';
+
 export type Accel = 'kvm' | 'hvf' | 'tcg';
 
 /** Everything the QEMU command line depends on; nothing is read from the environment. */
@@ -46,7 +49,7 @@ export function buildQemuArgv(i: QemuArgvInput): string[] {
   // Data disk first, ISO second: the guest contract (it still finds both by content).
   a.push('-drive', `if=virtio,file=${optValue(i.dataDisk)},format=qcow2`);
   a.push('-drive', `if=virtio,file=${optValue(i.isoPath)},format=raw,readonly=on`);
-  a.push('-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${i.sshPort}-:22`);
+  a.push('-netdev', `user,id=${USER_NETDEV},hostfwd=tcp:127.0.0.1:${i.sshPort}-:22`);
   a.push('-device', 'virtio-net-pci,netdev=n0');
   if (i.privateNic) {
     // The segment is a UDP multicast group joined on 127.0.0.1: frames never leave the host.

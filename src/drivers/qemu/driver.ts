@@ -6,9 +6,9 @@ import { freePort } from '../../util/free-port.js';
 import { processCommandLine } from '../../util/process-alive.js';
 import { processStartTime } from '../../util/process-start.js';
 import { waitUntil } from '../../util/wait-until.js';
-import type { Driver, DriverInfo, MachineSpec, Share, SshEndpoint, StartHooks, VmState, VmWatch } from '../driver.js';
+import type { Driver, DriverInfo, MachineSpec, Share, SshEndpoint, StartHooks, UdpForwarding, VmState, VmWatch } from '../driver.js';
 import { chooseAccelerator, tcgNotice } from './accel.js';
-import { buildQemuArgv, type Accel } from './argv.js';
+import { buildQemuArgv, USER_NETDEV, type Accel } from './argv.js';
 import { firstLine, qemuSystemName, qemuVersion, requireBinary } from './binaries.js';
 import { bootSourceMatches, extractBootFiles, loadBootFiles } from './boot-files.js';
 import { createDataDisk } from './data-disk.js';
@@ -54,6 +54,9 @@ export class QemuDriver implements Driver {
   }
   get qmpSocket(): string {
     return qemuRuntimeFiles(this.spec.paths.runDir).qmpSocket;
+  }
+  udpForwarding(): UdpForwarding {
+    return { kind: 'qemu', qmpSocket: this.qmpSocket, netdev: USER_NETDEV };
   }
   get pidFile(): string {
     return qemuRuntimeFiles(this.spec.paths.runDir).pidFile;

@@ -1,7 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, SkiffError } from '../../errors.js';
-import type { Driver, DriverInfo, MachineSpec, SshEndpoint, StartHooks, VmState, VmWatch } from '../driver.js';
+import type { Driver, DriverInfo, MachineSpec, SshEndpoint, StartHooks, UdpForwarding, VmState, VmWatch } from '../driver.js';
 import { acceleratorFromLog } from './accelerator.js';
 import { dataDiskPath, makeDataDisk } from './data-disk.js';
 import { classify, toSkiffError, VBoxManageFailure } from './errors.js';
@@ -44,6 +44,11 @@ export class VirtualBoxDriver implements Driver {
 
   constructor(private readonly spec: MachineSpec) {
     this.vmName = vmNameFor(spec.name);
+  }
+
+  /** Known once the driver has found VBoxManage (every start does). */
+  udpForwarding(): UdpForwarding | undefined {
+    return this.vbox ? { kind: 'virtualbox', vboxmanage: this.vbox.bin, vm: this.vmName } : undefined;
   }
 
   async check(): Promise<void> {
