@@ -1,4 +1,4 @@
-import type { DriverName, Share, SshEndpoint } from '../drivers/driver.js';
+import type { Share, SshEndpoint } from '../drivers/driver.js';
 import { SkiffError } from '../errors.js';
 import { connectSsh } from '../ssh/connect.js';
 import { machineSshTarget } from './ssh-target.js';
@@ -6,19 +6,9 @@ import { execCollect } from '../ssh/exec.js';
 import type { Machine } from './machine.js';
 import { sharesFor } from './machine.js';
 import { shQuote } from '../util/sh-quote.js';
+import { shareMountFor, type ShareMount } from './shares.js';
 
-/** How the guest mounts a share: the file system and its options. */
-export interface ShareMount {
-  fs: '9p' | 'virtiofs' | 'vboxsf';
-  options: string;
-}
-
-/** 9p as QEMU serves it: 256 KiB messages; cache=mmap keeps mmap (and so executables) working. */
-export const NINEP_MOUNT: ShareMount = { fs: '9p', options: 'trans=virtio,version=9p2000.L,msize=262144,cache=mmap' };
-
-export function shareMountFor(driver: DriverName): ShareMount {
-  return driver === 'virtualbox' ? { fs: 'vboxsf', options: '' } : NINEP_MOUNT;
-}
+export { NINEP_MOUNT, shareMountFor } from './shares.js';
 
 /**
  * A mount point sits on another device than its parent. (The guest's busybox has

@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ExitCode, SkiffError } from '../errors.js';
+import type { DriverName } from '../drivers/driver.js';
 import type { MachineConfig, UserSettings } from './config.js';
 
 type ShareEntry = MachineConfig['shares'][number];
@@ -118,4 +119,17 @@ export async function checkShareHostPaths(shares: ShareEntry[]): Promise<void> {
       });
     }
   }
+}
+
+/** How the guest mounts a share: the file system and its options. */
+export interface ShareMount {
+  fs: '9p' | 'virtiofs' | 'vboxsf';
+  options: string;
+}
+
+/** 9p as QEMU serves it: 256 KiB messages; cache=mmap keeps mmap (and so executables) working. */
+export const NINEP_MOUNT: ShareMount = { fs: '9p', options: 'trans=virtio,version=9p2000.L,msize=262144,cache=mmap' };
+
+export function shareMountFor(driver: DriverName): ShareMount {
+  return driver === 'virtualbox' ? { fs: 'vboxsf', options: '' } : NINEP_MOUNT;
 }

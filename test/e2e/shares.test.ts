@@ -83,6 +83,13 @@ describe('shared folders with awkward paths and big files', () => {
     // Both are 9p mounts (V9FS_MAGIC 0x01021997) at exactly these paths.
     const r = await inGuest('stat -f -c %t "$1" "$2"', HOME_SHARE, RO_GUEST);
     expect(r.stdout).toBe('1021997\n1021997\n');
+    // status says which file system carries each share, with its options.
+    const st = JSON.parse((await run(['status', '--json'])).stdout);
+    expect(st.shares.map((x: { guestPath: string; fs: string; options: string }) => [x.guestPath, x.fs, x.options])).toEqual([
+      [HOME_SHARE, '9p', expect.stringContaining('msize=')],
+      [RO_GUEST, '9p', expect.stringContaining('msize=')],
+    ]);
+    expect((await run(['status'])).stdout).toContain(`Shares:   ${HOME_SHARE} (9p trans=virtio`);
   }, 320_000);
 
   it('carries non-ASCII file names both ways', async () => {
