@@ -4,15 +4,19 @@ import { z } from 'zod';
 import { ExitCode, SkiffError } from '../errors.js';
 import { intnetField, ipv4Field, mcastGroupField, networkNameField, portField } from '../network/fields.js';
 import { describeZodError, parseYamlFile, writeYamlFile } from '../util/yaml-file.js';
-import { defaultShares } from './shares.js';
+import { defaultShares, shareCharacterProblem } from './shares.js';
 import { parseSizeMiB } from './size.js';
 
 export const DRIVERS = ['qemu', 'virtualbox'] as const;
 export const ARCHES = ['x86_64', 'aarch64'] as const;
 
+const sharePath = z
+  .string()
+  .startsWith('/', 'must be an absolute path')
+  .refine((p) => !shareCharacterProblem(p), 'must not hold a control character (newline, tab, ...)');
 const ShareSchema = z.object({
-  hostPath: z.string().startsWith('/', 'must be an absolute path'),
-  guestPath: z.string().startsWith('/', 'must be an absolute path'),
+  hostPath: sharePath,
+  guestPath: sharePath,
   readOnly: z.boolean().default(false),
 });
 

@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ExitCode, SkiffError } from '../errors.js';
+import type { DriverName } from '../drivers/driver.js';
 import type { MachineConfig, UserSettings } from './config.js';
 
 type ShareEntry = MachineConfig['shares'][number];
@@ -25,6 +26,55 @@ export function defaultShares(home: string | undefined): ShareEntry[] {
 }
 
 /**
+ * Splits a "HOST[:GUEST][:ro]" flag on its unescaped colons: `\:` is a colon
+ * inside a path and `\\` a backslash. Returns undefined for a dangling `\` or an
+ * escape of anything else, so a typo is refused rather than guessed at.
+ */
+export function splitShareFlag(s: string): string[] | undefined {
+  const parts = [''];
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]!;
+    if (c === '\\') {
+      const next = s[++i];
+      if (next !== ':' && next !== '\\') return undefined;
+      parts[parts.length - 1] += next;
+    } else if (c === ':') {
+      parts.push('');
+    } else {
+      parts[parts.length - 1] += c;
+    }
+  }
+  return parts;
+}
+
+const FLAG_HINT =
+  'give HOST_PATH[:GUEST_PATH][:ro] with absolute paths, e.g. /home/me or /srv/data:/data:ro; write a colon inside a path as \\: (or use the YAML form hostPath/guestPath/readOnly in --config)';
+
+function invalidShare(s: string, why?: string): SkiffError {
+  return new SkiffError('invalid-share', `invalid share ${JSON.stringify(s)}${why ? `: ${why}` : ''}`, { hint: FLAG_HINT, exitCode: ExitCode.usage });
+}
+
+function parseShareFlag(s: string): ShareEntry {
+  const parts = splitShareFlag(s);
+  if (!parts) throw invalidShare(s, 'a backslash may only escape ":" or "\\"');
+  let readOnly = false;
+  if (parts.length > 1 && (parts.at(-1) === 'ro' || parts.at(-1) === 'rw')) readOnly = parts.pop() === 'ro';
+  const [hostPath, guestPath = hostPath] = parts;
+  if (!hostPath || !path.isAbsolute(hostPath) || !path.isAbsolute(guestPath ?? '') || parts.length > 2) throw invalidShare(s);
+  return { hostPath, guestPath: guestPath!, readOnly };
+}
+
+/**
+ * Control characters (newline, tab, ...) in a share path are refused: they cannot
+ * be typed safely, and mount tables and logs escape or split on them. Every other
+ * character, spaces, quotes, colons and non-ASCII included, is carried as is.
+ */
+export function shareCharacterProblem(p: string): string | undefined {
+  // eslint-disable-next-line no-control-regex
+  return /[\x00-\x1f\x7f]/.test(p) ? 'it holds a control character (newline, tab, ...)' : undefined;
+}
+
+/**
  * Shares come as objects (YAML) or as "HOST[:GUEST][:ro]" strings (flags);
  * `false` means none. Relative host paths are not accepted: the guest mounts
  * them at boot, long after the shell that named them is gone.
@@ -32,27 +82,29 @@ export function defaultShares(home: string | undefined): ShareEntry[] {
 export function resolveShares(input: UserSettings['shares'], defaults: ShareEntry[]): ShareEntry[] {
   if (input === undefined) return defaults;
   if (input === false) return [];
+  const seen = new Map<string, string>();
   return input.map((s) => {
-    if (typeof s !== 'string') return s;
-    const parts = s.split(':');
-    let readOnly = false;
-    if (parts.length > 1 && (parts.at(-1) === 'ro' || parts.at(-1) === 'rw')) readOnly = parts.pop() === 'ro';
-    const [hostPath, guestPath = hostPath] = parts;
-    if (!hostPath || !path.isAbsolute(hostPath) || !path.isAbsolute(guestPath ?? '') || parts.length > 2) {
-      throw new SkiffError('invalid-share', `invalid share ${JSON.stringify(s)}`, {
-        hint: 'give HOST_PATH[:GUEST_PATH][:ro] with absolute paths, e.g. /home/me or /srv/data:/data:ro',
+    const share = typeof s === 'string' ? parseShareFlag(s) : s;
+    for (const p of [share.hostPath, share.guestPath]) {
+      const problem = shareCharacterProblem(p);
+      if (problem) throw invalidShare(typeof s === 'string' ? s : p, problem);
+    }
+    const n = { hostPath: path.normalize(share.hostPath), guestPath: path.posix.normalize(share.guestPath).replace(/(.)\/+$/, '$1'), readOnly: share.readOnly };
+    if (isReservedGuestPath(n.guestPath)) {
+      throw new SkiffError('invalid-share', `a share cannot be mounted on ${n.guestPath} in the guest: the guest needs that path itself`, {
+        hint: `give another guest path, e.g. ${n.hostPath}:/host${n.guestPath === '/' ? '' : n.guestPath}`,
         exitCode: ExitCode.usage,
       });
     }
-    return { hostPath: path.normalize(hostPath), guestPath: path.normalize(guestPath!), readOnly };
-  }).map((share) => {
-    if (isReservedGuestPath(share.guestPath)) {
-      throw new SkiffError('invalid-share', `a share cannot be mounted on ${share.guestPath} in the guest: the guest needs that path itself`, {
-        hint: `give another guest path, e.g. ${share.hostPath}:/host${share.guestPath === '/' ? '' : share.guestPath}`,
+    const other = seen.get(n.guestPath);
+    if (other !== undefined) {
+      throw new SkiffError('invalid-share', `two shares (${other} and ${n.hostPath}) are mounted on ${n.guestPath} in the guest`, {
+        hint: 'give each share its own guest path: HOST_PATH:GUEST_PATH',
         exitCode: ExitCode.usage,
       });
     }
-    return share;
+    seen.set(n.guestPath, n.hostPath);
+    return n;
   });
 }
 
@@ -67,4 +119,17 @@ export async function checkShareHostPaths(shares: ShareEntry[]): Promise<void> {
       });
     }
   }
+}
+
+/** How the guest mounts a share: the file system and its options. */
+export interface ShareMount {
+  fs: '9p' | 'virtiofs' | 'vboxsf';
+  options: string;
+}
+
+/** 9p as QEMU serves it: 256 KiB messages; cache=mmap keeps mmap (and so executables) working. */
+export const NINEP_MOUNT: ShareMount = { fs: '9p', options: 'trans=virtio,version=9p2000.L,msize=262144,cache=mmap' };
+
+export function shareMountFor(driver: DriverName): ShareMount {
+  return driver === 'virtualbox' ? { fs: 'vboxsf', options: '' } : NINEP_MOUNT;
 }

@@ -5,6 +5,7 @@ import type { VmState } from '../drivers/driver.js';
 import { contextName } from '../shell/docker-context.js';
 import { engineVersion } from './engine.js';
 import type { Machine } from './machine.js';
+import { shareMountFor } from './shares.js';
 
 export interface MachineStatus {
   name: string;
@@ -26,6 +27,8 @@ export interface MachineStatus {
   ssh?: { host: string; port: number };
   agent: { state: string; detail?: string };
   engine?: { version: string; apiVersion: string };
+  /** Host folders visible in the guest, and how the guest mounts them (file system and options). */
+  shares: Array<{ hostPath: string; guestPath: string; readOnly: boolean; fs: string; options: string }>;
   /** Container ports published on the host's 127.0.0.1, with any that could not be. */
   ports?: PortStatus[];
 }
@@ -53,6 +56,7 @@ export async function machineStatus(m: Machine): Promise<MachineStatus> {
     memoryMiB: m.config.memoryMiB,
     diskGiB: m.config.diskGiB,
     image: { source: m.config.image.source, sha256: m.config.image.sha256 },
+    shares: m.config.shares.map((sh) => ({ ...sh, ...shareMountFor(m.config.driver) })),
     socket: m.paths.dockerSocket,
     dockerContext: contextName(m.name),
     ...(ssh ? { ssh } : {}),

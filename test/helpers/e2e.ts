@@ -28,3 +28,19 @@ export async function removeSuiteMachine(env: NodeJS.ProcessEnv, dirs: string[])
   await skiff(['delete', '--yes'], env, 120_000);
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 }
+
+/** A suite's private skiff home, runtime dir (short: sockets live there) and docker config. */
+export function suiteEnv(root: string, runtimeTag: string): NodeJS.ProcessEnv {
+  return {
+    SKIFF_HOME: path.join(root, 'home'),
+    SKIFF_RUNTIME_DIR: path.join('/tmp', `sk-${runtimeTag}-${process.pid}`),
+    DOCKER_CONFIG: path.join(root, 'docker-config'),
+  };
+}
+
+/** Runs the CLI and fails with its stderr unless it exits 0. */
+export async function skiffOk(env: NodeJS.ProcessEnv, args: string[], timeoutMs?: number) {
+  const r = await skiff(args, env, timeoutMs);
+  if (r.code !== 0) throw new Error(`skiff ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r;
+}

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadMachineConfig, readUserSettingsFile, saveMachineConfig, validateUserSettings, type MachineConfig } from '../../src/machine/config.js';
+import { loadMachineConfig, MachineConfigSchema, readUserSettingsFile, saveMachineConfig, validateUserSettings, type MachineConfig } from '../../src/machine/config.js';
 import { buildConfig } from '../../src/machine/init.js';
 import { validateMachineName } from '../../src/machine/paths.js';
 import { parseSizeMiB } from '../../src/machine/size.js';
@@ -85,7 +85,29 @@ describe('shares', () => {
   it.each(['/x:/root', '/etc', '/y:/var/lib/docker', '/z:/', '/w:/mnt/data/docker'])('refuses %j: the guest needs that path', (s) => {
     expect(() => resolveShares([s], [])).toThrow(/the guest needs that path itself/);
   });
+  it('takes \\: for a colon and \\\\ for a backslash inside a path; spaces, quotes and non-ASCII as they are', () => {
+    expect(resolveShares(['/srv/a\\:b c:/data/x\\:y:ro', "/home/Jane Doe.t/it's \"q\" ü", '/back\\\\slash'], [])).toEqual([
+      { hostPath: '/srv/a:b c', guestPath: '/data/x:y', readOnly: true },
+      { hostPath: "/home/Jane Doe.t/it's \"q\" ü", guestPath: "/home/Jane Doe.t/it's \"q\" ü", readOnly: false },
+      { hostPath: '/back\\slash', guestPath: '/back\\slash', readOnly: false },
+    ]);
+  });
+  it('takes the YAML form as it is, colons included', () => {
+    expect(resolveShares([{ hostPath: '/a:b', guestPath: '/c:d/', readOnly: true }], [])).toEqual([{ hostPath: '/a:b', guestPath: '/c:d', readOnly: true }]);
+  });
+  it.each(['/a\\b', '/a\\', '/a\nb', '/a:/b\tc', '/a\x7f'])('refuses %j (bad escape or control character)', (s) => {
+    expect(() => resolveShares([s], [])).toThrow(/invalid share .*(backslash|control character)/);
+  });
+  it('refuses two shares on one guest path', () => {
+    expect(() => resolveShares(['/a:/x', '/b:/x/'], [])).toThrow(/two shares \(\/a and \/b\) are mounted on \/x/);
+  });
+  it('refuses a control character in a hand-edited machine config', () => {
+    const shares = MachineConfigSchema.shape.shares;
+    expect(shares.safeParse([{ hostPath: '/a b', guestPath: '/a:b', readOnly: false }]).success).toBe(true);
+    expect(shares.safeParse([{ hostPath: '/a\nb', guestPath: '/a', readOnly: false }]).success).toBe(false);
+  });
   it("shares the user's home by default, unless it is root's /root", () => {
+    expect(defaultShares('/home/Jane Doe.t')).toEqual([{ hostPath: '/home/Jane Doe.t', guestPath: '/home/Jane Doe.t', readOnly: false }]);
     expect(defaultShares('/home/me')).toEqual([{ hostPath: '/home/me', guestPath: '/home/me', readOnly: false }]);
     expect(defaultShares('/Users/me')).toHaveLength(1);
     expect(defaultShares('/root')).toEqual([]);

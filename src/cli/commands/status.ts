@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import type { PortStatus } from '../../agent/ports/listeners.js';
 import type { VmEnd } from '../../agent/vm-end.js';
+import type { MachineStatus } from '../../machine/status.js';
 import { action, type GlobalArgs } from '../context.js';
 
 export const statusCommand: CommandModule<GlobalArgs, GlobalArgs> = {
@@ -20,6 +21,7 @@ export const statusCommand: CommandModule<GlobalArgs, GlobalArgs> = {
         ['CPUs', String(s.cpus)],
         ['Memory', `${s.memoryMiB} MiB`],
         ['Disk', `${s.diskGiB} GiB`],
+        ['Shares', formatShares(s.shares)],
         ['Socket', s.socket],
         ['Context', s.dockerContext],
         ['SSH', s.ssh ? `${s.ssh.host}:${s.ssh.port}` : '-'],
@@ -39,6 +41,14 @@ function formatEnded(e: VmEnd): string {
   const indent = '\n' + ' '.repeat(10);
   const tail = e.consoleTail.length ? `${indent}last console lines:${e.consoleTail.map((l) => `${indent}  ${l}`).join('')}` : '';
   return `${e.at}: ${e.cause}${indent}\`skiff start\` boots it again${tail}`;
+}
+
+/** One line per share: where it is in the guest, and which file system carries it. */
+function formatShares(shares: MachineStatus['shares']): string {
+  if (shares.length === 0) return '-';
+  return shares
+    .map((sh) => `${sh.hostPath}${sh.guestPath === sh.hostPath ? '' : ` -> ${sh.guestPath}`} (${sh.fs}${sh.options ? ` ${sh.options}` : ''}, ${sh.readOnly ? 'ro' : 'rw'})`)
+    .join('\n' + ' '.repeat(10));
 }
 
 /** One line per port under the label; a port that could not be opened says why. */
