@@ -88,6 +88,7 @@ const lines = [
   `# Resume to answer (issue 18)`,
   '',
   `\`npm run build && flock /tmp/skiff-boot.lock node bench/sleep.mjs --pauses ${pauses.join(',')}\` on ${new Date().toISOString()}, load ${os.loadavg()[0].toFixed(1)}`,
+  `machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, QEMU under TCG unless /dev/kvm works`,
   '',
   '| pause (s) | `cont` to `/_ping` answered (ms) | guest clock − host 3 s later (ms) |',
   '|---|---|---|',

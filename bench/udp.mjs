@@ -9,7 +9,9 @@ import { execFileSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import os from 'node:os';
 import { BenchSkiff, root } from './lib/skiff.js';
+import { startSshRelay } from './lib/udp-ssh-relay.mjs';
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -18,6 +20,32 @@ const arg = (name, dflt) => {
 const SECONDS = arg('seconds', 5);
 const RATE = arg('rate', 500);
 const PORT = 47000 + (process.pid % 1000);
+const OUT = path.join(root, 'bench', 'udp.results.md');
+
+function machineLine() {
+  return `${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}`;
+}
+
+function renderMarkdown(r) {
+  const rows = Object.entries(r.results).map(([path, v]) => {
+    const loss = v[`lossAt${r.rate}pps`];
+    return `| ${path} | ${v.oneClient.perSecond} | ${v.eightClients ? v.eightClients.perSecond : '-'} | ${loss.received}/${loss.sent} (${loss.lossPct}% lost) |`;
+  });
+  return [
+    '# UDP through a published port (issue 22)',
+    '',
+    `\`npm run build && flock /tmp/skiff-boot.lock node bench/udp.mjs --seconds ${r.seconds} --rate ${r.rate}\` on ${r.date}, load ${r.load.toFixed(1)}`,
+    `machine: ${r.machine}; QEMU under TCG`,
+    '',
+    `| path | round trips/s, 1 client | round trips/s, 8 clients | replies at ${r.rate} datagrams/s |`,
+    '|---|---|---|---|',
+    ...rows,
+    '',
+    '127.0.0.1 is QEMU\'s NAT (hostfwd_add, what skiff uses); ::1 is the agent\'s relay to it; the SSH relay is',
+    'bench/lib/udp-ssh-relay.mjs, the alternative measured against it (framed datagrams over one SSH channel).',
+    '',
+  ].join('\n');
+}
 
 const ECHO_C = `#include <netinet/in.h>
 #include <string.h>
@@ -27,14 +55,14 @@ int main(void) { int s = socket(AF_INET, SOCK_DGRAM, 0); struct sockaddr_in a; m
  char b[65536]; for (;;) { struct sockaddr_in f; socklen_t l = sizeof f; ssize_t n = recvfrom(s, b, sizeof b, 0, (struct sockaddr *)&f, &l);
  if (n >= 0) sendto(s, b, n, 0, (struct sockaddr *)&f, l); } }`;
 
-function client(host) {
+function client(host, port) {
   const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
-  return new Promise((resolve) => s.connect(PORT, host, () => resolve(s)));
+  return new Promise((resolve) => s.connect(port, host, () => resolve(s)));
 }
 
 /** Sequential round trips for SECONDS: one datagram in flight per client; a reply lost after 1 s counts as lost. */
-async function roundTrips(host, clients) {
-  const socks = await Promise.all(Array.from({ length: clients }, () => client(host)));
+async function roundTrips(host, clients, port = PORT) {
+  const socks = await Promise.all(Array.from({ length: clients }, () => client(host, port)));
   const end = Date.now() + SECONDS * 1000;
   let ok = 0;
   let lost = 0;
@@ -64,8 +92,8 @@ async function roundTrips(host, clients) {
 }
 
 /** RATE datagrams a second for SECONDS from one socket; replies counted until 2 s after the last send. */
-async function lossAtRate(host) {
-  const s = await client(host);
+async function lossAtRate(host, port = PORT) {
+  const s = await client(host, port);
   const seen = new Set();
   s.on('message', (m) => seen.add(m.toString()));
   const total = RATE * SECONDS;
@@ -107,7 +135,16 @@ try {
       [`lossAt${RATE}pps`]: await lossAtRate(host),
     };
   }
-  console.log(JSON.stringify({ date: new Date().toISOString(), seconds: SECONDS, rate: RATE, results }, null, 2));
+  // The alternative: the same datagrams over an SSH channel to a relay in the guest (one client).
+  const relay = await startSshRelay({ machineDir: sk.machineDir, sshPort: started.ssh.port, guestPort: PORT, workDir: sk.base });
+  try {
+    results['ssh relay (prototype)'] = { oneClient: await roundTrips('127.0.0.1', 1, relay.port), [`lossAt${RATE}pps`]: await lossAtRate('127.0.0.1', relay.port) };
+  } finally {
+    relay.close();
+  }
+  const report = { date: new Date().toISOString(), machine: machineLine(), load: os.loadavg()[0], seconds: SECONDS, rate: RATE, results };
+  console.log(JSON.stringify(report, null, 2));
+  writeFileSync(OUT, renderMarkdown(report));
 } finally {
   await sk.destroy();
 }

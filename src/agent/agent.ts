@@ -8,7 +8,8 @@ import { removeQuietly } from './files.js';
 import { joinStreams, openStreamLocal } from './forward.js';
 import { GuestClock } from './clock.js';
 import { DEFAULT_KEEPALIVE_MS, SshLink, type LinkOptions } from './link.js';
-import type { Log } from './log.js';
+import { pauseCause } from '../drivers/pause.js';
+import { collapsingRepeats, type Log } from './log.js';
 import { natForwarder } from './ports/udp.js';
 import { PortWatcher } from './ports/watcher.js';
 import { listenUnix, prepareSocketPath } from './socket.js';
@@ -72,7 +73,9 @@ export class Agent {
     this.log(`listening on ${spec.socketPath}, forwarding to ${spec.user}@${spec.sshHost}:${spec.sshPort}:${this.remote()}`);
     this.log(`ssh2 native crypto binding: ${nativeCryptoBinding() ? 'in use' : 'not available (pure JS/OpenSSL crypto)'}`);
 
-    const link = (this.link = new SshLink(target, this.opts));
+    const pause = spec.pause;
+    const vmPaused = pause ? () => pauseCause(pause).then((c) => c !== undefined) : undefined;
+    const link = (this.link = new SshLink(target, { ...this.opts, ...(vmPaused ? { vmPaused } : {}) }));
     // Port changes are rare and `skiff status` should show them at once: written straight away.
     const ports = (this.ports = new PortWatcher(() => link.current(), this.remote(), this.log, () => void this.writeState(), natForwarder(spec.udp)));
     const clock = (this.clock = new GuestClock(this.log, {
@@ -84,9 +87,11 @@ export class Agent {
       clock.resync(why);
     });
     this.wake.start();
+    const linkLog = collapsingRepeats(this.log);
+    link.on('note', (text) => linkLog(text));
     link.on('state', (state, error, detail) => {
       this.stateSince = new Date().toISOString();
-      this.log(error ? `ssh ${state}: ${error}` : `ssh ${state}${detail ? ` (${detail})` : ''}`);
+      linkLog(error ? `ssh ${state}: ${error}` : `ssh ${state}${detail ? ` (${detail})` : ''}`);
       void this.writeState();
       const conn = link.current();
       if (state === 'connected' && conn) clock.connected(conn);
@@ -156,6 +161,18 @@ export class Agent {
       void this.writeState();
     }, 1_000);
     this.stateTimer.unref();
+  }
+
+  /** False while the guest cannot answer: the link is down, or held through a VM pause. */
+  guestAnswers(): boolean {
+    return this.link?.state === 'connected' && !this.link.heldThroughPause;
+  }
+
+  /** The VM runs again after a pause skiff knows of: reconnect and resync the clock now, not at the next probe. */
+  vmResumed(why: string): void {
+    // A link held through the pause carries on by itself; a probe now could time out on a guest busy catching up.
+    if (!this.link?.heldThroughPause) this.link?.nudge(why);
+    this.clock?.resync(why);
   }
 
   snapshot(): AgentState {

@@ -23,10 +23,19 @@ export interface LinkOptions {
   keepaliveIntervalMs?: number;
   keepaliveCountMax?: number;
   readyTimeoutMs?: number;
+  /**
+   * Asked when the guest has been silent for the whole keepalive budget: true
+   * (the hypervisor says the VM is paused) keeps the link, so connections in
+   * flight, a `docker run` attached to its container, go on when the VM does.
+   * Without it, or when it says false, the silent link is dropped and rebuilt.
+   */
+  vmPaused?: () => Promise<boolean>;
 }
 
 export interface SshLinkEvents {
   state: [state: LinkState, error: string | undefined, detail: string | undefined];
+  /** Something worth a line in the agent's log that changes no state (a link held through a pause). */
+  note: [text: string];
   /** A failure that retrying cannot fix (host key changed): the link has stopped. */
   fatal: [error: Error];
 }
@@ -45,6 +54,8 @@ export class SshLink extends EventEmitter<SshLinkEvents> {
   private resetBackoff = false;
   state: LinkState = 'connecting';
   lastError: string | undefined;
+  /** True while the link is kept through a VM pause (see watchSilence). */
+  heldThroughPause = false;
 
   constructor(
     private readonly target: SshTarget,
@@ -115,7 +126,8 @@ export class SshLink extends EventEmitter<SshLinkEvents> {
           signal: this.abort.signal,
           readyTimeoutMs: this.opts.readyTimeoutMs ?? 15_000,
           keepaliveIntervalMs: this.opts.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_MS,
-          keepaliveCountMax: this.opts.keepaliveCountMax ?? DEFAULT_KEEPALIVE_COUNT,
+          // With a pause check, ssh2 only sends the pings; watchSilence decides when the link is dead.
+          keepaliveCountMax: this.opts.vmPaused ? Number.MAX_SAFE_INTEGER : (this.opts.keepaliveCountMax ?? DEFAULT_KEEPALIVE_COUNT),
         });
       } catch (e) {
         if (this.stopped) return;
@@ -150,11 +162,50 @@ export class SshLink extends EventEmitter<SshLinkEvents> {
       });
       this.setState('connected', undefined, conn.cipher);
       this.wake();
+      const silence = this.opts.vmPaused ? this.watchSilence(conn, this.opts.vmPaused) : undefined;
       const why = await closed;
+      clearInterval(silence);
+      this.heldThroughPause = false;
       this.conn = undefined;
       if (this.stopped) return;
       this.setState('reconnecting', `SSH link lost: ${why}`);
     }
+  }
+
+  /**
+   * ssh2's keepalive, with one question before giving up: a guest silent for the
+   * whole budget (interval x count) is dropped unless its VM is paused, which
+   * the hypervisor can tell apart from a dead link. A frozen QEMU (SIGSTOP) does
+   * not answer that question either, and is dropped.
+   */
+  private watchSilence(conn: SshConnection, vmPaused: () => Promise<boolean>): NodeJS.Timeout {
+    const interval = this.opts.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_MS;
+    const budget = interval * ((this.opts.keepaliveCountMax ?? DEFAULT_KEEPALIVE_COUNT) + 1);
+    let lastHeard = Date.now();
+    let asking = false;
+    conn.socket.on('data', () => {
+      lastHeard = Date.now();
+      if (this.heldThroughPause) this.emit('note', 'the guest answers again: the link held through the pause');
+      this.heldThroughPause = false;
+    });
+    return setInterval(() => {
+      if (asking || this.conn !== conn || Date.now() - lastHeard < budget) return;
+      asking = true;
+      void vmPaused()
+        .catch(() => false)
+        .then((paused) => {
+          asking = false;
+          if (this.conn !== conn || Date.now() - lastHeard < budget) return;
+          if (paused) {
+            if (!this.heldThroughPause) this.emit('note', 'the guest is silent because its VM is paused: holding the link until it runs again');
+            this.heldThroughPause = true;
+            return;
+          }
+          conn.client.emit('error', new Error(`Keepalive timeout (no answer for ${((Date.now() - lastHeard) / 1000).toFixed(1)} s, and the VM is not paused)`));
+          conn.client.end();
+          conn.socket.destroy();
+        });
+    }, interval);
   }
 
   /**

@@ -31,6 +31,26 @@ export function fileLogger(file: string, maxBytes = DEFAULT_LOG_MAX_BYTES): Log 
   };
 }
 
+/**
+ * Writes a line only when it differs from the one before; a run of repeats is
+ * summed up when it ends. While a VM is paused the link's probe fails the same
+ * way four times a second: one line for that, not 240 a minute.
+ */
+export function collapsingRepeats(log: Log): Log {
+  let last: string | undefined;
+  let repeats = 0;
+  return (line) => {
+    if (line === last) {
+      repeats++;
+      return;
+    }
+    if (repeats > 0) log(`(the line before repeated ${repeats} more time${repeats === 1 ? '' : 's'})`);
+    last = line;
+    repeats = 0;
+    log(line);
+  };
+}
+
 function fileSize(file: string): number {
   try {
     return statSync(file).size;

@@ -6,6 +6,7 @@ import { errorMessage } from '../errors.js';
 import { Agent } from './agent.js';
 import { fileLogger, type Log } from './log.js';
 import { readAgentSpec } from './spec.js';
+import { watchPause } from './pause-watch.js';
 import { watchVm } from './vm-watch.js';
 
 const EXIT_FATAL = 3;
@@ -49,17 +50,24 @@ async function main(): Promise<void> {
   process.on('uncaughtException', (e) => void exit(1, `internal error: ${e.stack ?? errorMessage(e)}`, errorMessage(e)));
   process.on('unhandledRejection', (e) => void exit(1, `internal error: ${errorMessage(e)}`, errorMessage(e)));
 
+  const linkUp = () => agent.snapshot().state === 'connected';
   const vm = spec.vm;
   const watch = vm
     ? watchVm(vm, {
         log,
         ...(spec.vmEndPath ? { vmEndPath: spec.vmEndPath } : {}),
         ...(spec.consoleLog ? { consoleLog: spec.consoleLog } : {}),
-        linkUp: () => agent.snapshot().state === 'connected',
+        linkUp,
         onGone: (end) => void exit(EXIT_VM_GONE, `the VM is gone (${end.kind}): ${end.cause}; not reconnecting`),
       })
     : undefined;
-  process.on('exit', () => watch?.stop());
+  const pause = spec.pause
+    ? watchPause(spec.pause, { log, linkUp: () => agent.guestAnswers(), onResumed: () => agent.vmResumed('the VM was resumed') })
+    : undefined;
+  process.on('exit', () => {
+    watch?.stop();
+    pause?.stop();
+  });
 
   try {
     await agent.start((e) => void exit(EXIT_FATAL, `refusing to connect: ${errorMessage(e)}`, errorMessage(e)));

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import type { UdpForwarding, VmWatch } from '../drivers/driver.js';
+import type { PauseControl, UdpForwarding, VmWatch } from '../drivers/driver.js';
 import { ExitCode, SkiffError, errorMessage } from '../errors.js';
 
 export const DEFAULT_REMOTE_SOCKET = '/var/run/docker.sock';
@@ -33,6 +33,8 @@ export interface AgentSpec {
   logMaxBytes?: number;
   /** How to forward published UDP ports through the hypervisor's NAT. */
   udp?: UdpForwarding;
+  /** Where to ask why the VM is paused, so one paused on a full host disk is resumed once there is space. */
+  pause?: PauseControl;
 }
 
 const absolute = z.string().min(1).refine((p) => path.isAbsolute(p), 'must be an absolute path');
@@ -71,6 +73,12 @@ const AgentSpecSchema = z.object({
     .discriminatedUnion('kind', [
       z.object({ kind: z.literal('qemu'), qmpSocket: absolute, netdev: z.string().regex(/^[\w-]+$/) }),
       z.object({ kind: z.literal('virtualbox'), vboxmanage: z.string().min(1), vm: z.string().min(1) }),
+    ])
+    .optional(),
+  pause: z
+    .discriminatedUnion('kind', [
+      z.object({ kind: z.literal('qemu'), qmpSocket: absolute, dataDisk: absolute }),
+      z.object({ kind: z.literal('virtualbox'), vboxManage: z.string().min(1), vm: z.string().min(1), dataDisk: absolute }),
     ])
     .optional(),
 });

@@ -51,6 +51,14 @@ export type { SshEndpoint };
  */
 export type UdpForwarding = { kind: 'qemu'; qmpSocket: string; netdev: string } | { kind: 'virtualbox'; vboxmanage: string; vm: string };
 
+/**
+ * Where a paused VM's cause is read and the VM resumed (drivers/pause.ts): plain
+ * data, so the agent can resume a VM that paused on a full host disk by itself.
+ */
+export type PauseControl =
+  | { kind: 'qemu'; qmpSocket: string; dataDisk: string }
+  | { kind: 'virtualbox'; vboxManage: string; vm: string; dataDisk: string };
+
 export interface DriverInfo {
   /** e.g. "kvm", "tcg", "hvf", "VT-x". */
   accelerator?: string;
@@ -125,4 +133,6 @@ export interface Driver {
   remove(): Promise<void>;
   /** Where the agent adds and removes UDP forwards while the VM runs; undefined when it cannot. */
   udpForwarding(): UdpForwarding | undefined;
+  /** How to ask why the VM is paused and to resume it (drivers/pause.ts); undefined before the hypervisor is found. */
+  pauseControl(): PauseControl | undefined;
 }

@@ -1,12 +1,16 @@
 import { readdir } from 'node:fs/promises';
 import { readVmEnd } from '../agent/vm-end.js';
 import { errorMessage } from '../errors.js';
+import type { PauseReason } from '../drivers/pause.js';
 import { Machine } from './machine.js';
+import { pausedBecause } from './status.js';
 import { machinesDir } from './paths.js';
 
 export interface ListEntry {
   name: string;
   state: string;
+  /** Why a paused machine is paused. */
+  pausedFor?: PauseReason;
   driver?: string;
   arch?: string;
   cpus?: number;
@@ -33,9 +37,11 @@ export async function listMachines(home: string): Promise<ListEntry[]> {
         const m = await Machine.load(home, name);
         const state = await m.driver.state();
         const crashed = state === 'stopped' && (await readVmEnd(m.paths.vmEnd))?.kind === 'crashed';
+        const paused = state === 'paused' ? await pausedBecause(m) : undefined;
         return {
           name,
           state: crashed ? 'crashed' : state,
+          ...(paused ? { pausedFor: paused.reason } : {}),
           driver: m.config.driver,
           arch: m.config.arch,
           cpus: m.config.cpus,

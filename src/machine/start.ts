@@ -8,6 +8,7 @@ import { contextName, updateDockerContext } from '../shell/docker-context.js';
 import type { StageReporter } from '../ui/stages.js';
 import { watchConsole, type ConsoleMarker } from './console-watch.js';
 import { enginePing } from './engine.js';
+import { resumePaused } from './resume.js';
 import { checkShareHostPaths } from './shares.js';
 import type { Machine } from './machine.js';
 import { machineFlag } from './paths.js';
@@ -43,6 +44,7 @@ const STAGE_TEXT: Record<string, string> = {
 export function agentSpecFor(m: Machine, ssh: SshEndpoint, vm?: VmWatch): AgentSpec {
   const p = m.paths;
   const udp = m.driver.udpForwarding();
+  const pause = m.driver.pauseControl();
   return {
     ...(vm ? { vm, vmEndPath: p.vmEnd, consoleLog: p.consoleLog } : {}),
     machine: m.name,
@@ -56,6 +58,7 @@ export function agentSpecFor(m: Machine, ssh: SshEndpoint, vm?: VmWatch): AgentS
     statePath: p.agentState,
     logPath: p.agentLog,
     ...(udp ? { udp } : {}),
+    ...(pause ? { pause } : {}),
   };
 }
 
@@ -73,7 +76,7 @@ export async function startMachine(m: Machine, ui: StageReporter, opts: StartOpt
 async function startLocked(m: Machine, ui: StageReporter, opts: StartOptions): Promise<StartResult> {
   const timeoutMs = opts.timeoutMs ?? 240_000;
   const deadline = Date.now() + timeoutMs;
-  const state = await m.driver.state();
+  let state = await m.driver.state();
   const socket = m.paths.dockerSocket;
   // The docker context is a convenience: a ~/.docker skiff cannot write (root-owned
   // after a `sudo docker login`) must not stop the machine, unless it was asked for.
@@ -83,6 +86,7 @@ async function startLocked(m: Machine, ui: StageReporter, opts: StartOptions): P
     return contextName(m.name);
   });
 
+  if (state === 'paused') state = await resumePaused(m, ui);
   if (state === 'running') {
     const ssh = await m.driver.sshEndpoint();
     if (!ssh) throw new SkiffError('no-endpoint', `machine "${m.name}" runs but its SSH port is unknown`, { hint: 'run `skiff restart`' });
@@ -100,7 +104,7 @@ async function startLocked(m: Machine, ui: StageReporter, opts: StartOptions): P
   }
   if (state !== 'stopped') {
     throw new SkiffError('bad-state', `machine "${m.name}" is ${state}`, {
-      hint: state === 'paused' ? 'resume it in the hypervisor, or `skiff stop --force` it' : 'wait for it, or `skiff stop --force` it',
+      hint: 'wait for it, or `skiff stop --force` it',
       exitCode: ExitCode.conflict,
     });
   }

@@ -2,6 +2,8 @@ import { agentStatus, stopAgent, type AgentStatus } from '../agent/control.js';
 import { readVmEnd, type VmEnd } from '../agent/vm-end.js';
 import type { PortStatus } from '../agent/ports/listeners.js';
 import type { VmState } from '../drivers/driver.js';
+import { pauseCause, type PauseCause } from '../drivers/pause.js';
+import { guestDiskUse, type DiskUse } from './disk-use.js';
 import { contextName } from '../shell/docker-context.js';
 import { engineVersion } from './engine.js';
 import type { Machine } from './machine.js';
@@ -11,6 +13,8 @@ export interface MachineStatus {
   name: string;
   /** crashed: the VM died without `skiff stop` (see `ended`); `start` recovers it. */
   state: VmState | 'crashed';
+  /** Why a paused VM is paused (a full host disk: it goes on by itself once there is space). */
+  paused?: PauseCause;
   /** How the last run ended without `skiff stop`, while the machine has not been started since. */
   ended?: VmEnd;
   driver: string;
@@ -21,6 +25,8 @@ export interface MachineStatus {
   cpus: number;
   memoryMiB: number;
   diskGiB: number;
+  /** The guest's data disk (images, containers, volumes) as its file system reports it, while running. */
+  dataDisk?: DiskUse;
   image: { source: string; sha256: string };
   socket: string;
   dockerContext: string;
@@ -43,10 +49,15 @@ export async function machineStatus(m: Machine): Promise<MachineStatus> {
     agentStatus(m.paths).then((a) => (running ? a : reapOrphanAgent(m, a))),
   ]);
   const ended = state === 'stopped' ? await readVmEnd(m.paths.vmEnd) : undefined;
-  const engine = running && agent.state === 'running' ? await engineVersion(m.paths.dockerSocket) : undefined;
+  const paused = state === 'paused' ? await pausedBecause(m) : undefined;
+  const [engine, dataDisk] = await Promise.all([
+    running && agent.state === 'running' ? engineVersion(m.paths.dockerSocket) : undefined,
+    ssh ? guestDiskUse(m, ssh) : undefined,
+  ]);
   return {
     name: m.name,
     state: ended?.kind === 'crashed' ? 'crashed' : state,
+    ...(paused ? { paused } : {}),
     ...(ended ? { ended } : {}),
     driver: m.config.driver,
     arch: m.config.arch,
@@ -55,6 +66,7 @@ export async function machineStatus(m: Machine): Promise<MachineStatus> {
     cpus: m.config.cpus,
     memoryMiB: m.config.memoryMiB,
     diskGiB: m.config.diskGiB,
+    ...(dataDisk ? { dataDisk } : {}),
     image: { source: m.config.image.source, sha256: m.config.image.sha256 },
     shares: m.config.shares.map((sh) => ({ ...sh, ...shareMountFor(m.config.driver) })),
     socket: m.paths.dockerSocket,
@@ -64,6 +76,12 @@ export async function machineStatus(m: Machine): Promise<MachineStatus> {
     ...(engine ? { engine } : {}),
     ...(agent.state === 'running' && agent.link?.ports ? { ports: agent.link.ports } : {}),
   };
+}
+
+/** Why the hypervisor says the VM is paused; undefined when it cannot say (status never fails on it). */
+export async function pausedBecause(m: Machine): Promise<PauseCause | undefined> {
+  const ctl = m.driver.pauseControl();
+  return ctl ? pauseCause(ctl).catch(() => undefined) : undefined;
 }
 
 /**

@@ -1,4 +1,5 @@
-import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { execa } from 'execa';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,13 +14,18 @@ import { pidsWithCommandLine } from '../helpers/proc.js';
  * issue 18: a paused VM (QMP stop/cont) and a frozen host (SIGSTOP of QEMU, the
  * agent and its supervisor) both come back by themselves: docker answers and
  * the guest's clock is within 1 s of the host's, for a pause shorter than the
- * keepalive's patience (the link survives) and one longer (the link is rebuilt).
+ * keepalive's patience and one longer (QEMU says the VM is paused: the link is
+ * held; a silent guest whose VM runs is rebuilt, test/integration/agent-pause).
  * How fast is measured by bench/sleep.mjs, not asserted here.
+ * Then both disks fill: the machine's home (and so its data disk) lives on a
+ * tmpfs of its own, so the host side fills without touching the real disk.
  */
 const root = mkdtempSync(path.join(os.tmpdir(), 'skiff-sleep-'));
 const ISO = path.join(root, 'skiff-amd64.iso');
+const home = path.join(root, 'home');
+const HOME_FS_SIZE = '4g';
 const env: NodeJS.ProcessEnv = {
-  SKIFF_HOME: path.join(root, 'home'),
+  SKIFF_HOME: home,
   SKIFF_RUNTIME_DIR: path.join('/tmp', `sk-sleep-${process.pid}`),
   DOCKER_CONFIG: path.join(root, 'docker-config'),
 };
@@ -72,18 +78,23 @@ function pid(file: string): number {
   return Number(readFileSync(path.join(runDir, file), 'utf8').trim());
 }
 
-beforeAll(() => {
+beforeAll(async () => {
   requireArtifacts();
   copyFileSync(BUILT_ISO, ISO);
+  mkdirSync(home);
+  // A file system of its own for the machine's home (CI runs as root, as mount needs).
+  await execa('mount', ['-t', 'tmpfs', '-o', `size=${HOME_FS_SIZE},mode=0700`, 'skiff-sleep-home', home]);
 });
 
 afterAll(async () => {
-  await removeSuiteMachine(env, [root, env.SKIFF_RUNTIME_DIR!]);
+  await removeSuiteMachine(env, [env.SKIFF_RUNTIME_DIR!]);
+  await execa('umount', [home], { reject: false });
+  rmSync(root, { recursive: true, force: true });
 }, 300_000);
 
 describe('sleep and resume', () => {
   it('boots, and the guest clock starts on the host clock', async () => {
-    let r = await skiff(['init', '--iso', ISO, '--no-shares', '--cpus', '2', '--memory', '1G', '--disk', '4G'], env);
+    let r = await skiff(['init', '--iso', ISO, '--no-shares', '--cpus', '2', '--memory', '1G', '--disk', '2G'], env);
     expect(r.code, r.stderr).toBe(0);
     r = await skiff(['start', '--json'], env, 320_000);
     expect(r.code, r.stderr).toBe(0);
@@ -108,11 +119,12 @@ describe('sleep and resume', () => {
     await expectClockWithinOneSecond();
   }, 300_000);
 
-  it('a pause longer than the keepalive (the link is rebuilt): the same', async () => {
-    expect(await pauseVm(30_000)).toMatch(/^\d+\./);
+  it('a pause longer than the keepalive (QEMU says paused, so the link is held): the same', async () => {
+    expect(await pauseVm(60_000)).toMatch(/^\d+\./);
     await expectClockWithinOneSecond();
     const log = readFileSync(path.join(env.SKIFF_HOME!, 'machines/default/agent.log'), 'utf8');
-    expect(log).toMatch(/ssh reconnecting/);
+    expect(log).toMatch(/its VM is paused: holding the link until it runs again/);
+    expect(log).toMatch(/the link held through the pause/);
     expect(log).toMatch(/guest clock was [+-]\d+\.\d+ s off the host's/);
   }, 300_000);
 
@@ -121,9 +133,80 @@ describe('sleep and resume', () => {
     const frozen = [pid('qemu.pid'), ...pidsWithCommandLine(spec)];
     expect(frozen.length).toBeGreaterThanOrEqual(3);
     for (const p of frozen) process.kill(p, 'SIGSTOP');
-    await new Promise((r) => setTimeout(r, 20_000));
+    await new Promise((r) => setTimeout(r, 60_000));
     for (const p of frozen) process.kill(p, 'SIGCONT');
     expect((await dockerOk(['version', '--format', '{{.Server.Version}}'])).trim()).toMatch(/^\d+\./);
     await expectClockWithinOneSecond();
   }, 300_000);
+
+  it('the host disk fills: the VM pauses (status and list say why), goes on by itself once there is space, data intact', async () => {
+    const SIZE = 256 * 1024 * 1024;
+    const write = `yes skiff-host-full | head -c ${SIZE}`;
+    const expected = (await dockerOk(['run', '--rm', 'sleep/bb:1', 'sh', '-c', `${write} | sha256sum`])).split(' ')[0];
+    // Leave the data disk 64 MiB to grow into, then make the guest write four times that.
+    const st = statfsSync(home);
+    const ballast = path.join(home, 'ballast');
+    await execa('fallocate', ['-l', String(st.bavail * st.bsize - 64 * 1024 * 1024), ballast]);
+    const writing = docker(dockerHost, ['run', '--rm', '-v', 'full:/data', 'sleep/bb:1', 'sh', '-c', `${write} > /data/f && sync`], { timeoutMs: 600_000 });
+
+    let status: { state: string; paused?: { reason: string; detail: string } } = { state: '' };
+    for (let i = 0; i < 120 && status.paused?.reason !== 'host-disk-full'; i++) {
+      await new Promise((r) => setTimeout(r, 1_000));
+      status = JSON.parse((await skiff(['status', '--json'], env)).stdout);
+    }
+    expect(status.state).toBe('paused');
+    expect(status.paused?.reason).toBe('host-disk-full');
+    expect(status.paused?.detail).toContain(path.join(home, 'machines/default'));
+    const list = JSON.parse((await skiff(['list', '--json'], env)).stdout) as Array<{ state: string; pausedFor?: string }>;
+    expect(list[0]).toMatchObject({ state: 'paused', pausedFor: 'host-disk-full' });
+    // Neither start nor stop may lose the writes the guest is waiting to make.
+    let r = await skiff(['start'], env);
+    expect(r.code).toBe(5);
+    expect(r.stderr).toMatch(/host disk holding .* is full/);
+    r = await skiff(['stop'], env);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/paused on a full host disk/);
+
+    rmSync(ballast);
+    const w = await writing;
+    expect(w.code, w.stderr).toBe(0);
+    expect((JSON.parse((await skiff(['status', '--json'], env)).stdout) as { state: string }).state).toBe('running');
+    const log = readFileSync(path.join(home, 'machines/default/agent.log'), 'utf8');
+    expect(log).toMatch(/free again: resuming the VM/);
+    // Read back from the disk, not from the guest's page cache.
+    r = await skiff(['ssh', '--', 'sync; echo 3 > /proc/sys/vm/drop_caches'], env);
+    expect(r.code, r.stderr).toBe(0);
+    const got = (await dockerOk(['run', '--rm', '-v', 'full:/data', 'sleep/bb:1', 'sh', '-c', 'sha256sum /data/f'])).split(' ')[0];
+    expect(got).toBe(expected);
+  }, 600_000);
+
+  it("the guest's data disk fills: the engine's no-space error, the engine stays up, status shows the use, prune frees it", async () => {
+    await dockerOk(['volume', 'rm', 'full']);
+    const fill = await docker(dockerHost, ['run', '--name', 'filler', 'sleep/bb:1', 'sh', '-c', 'dd if=/dev/zero of=/big bs=1M; sync'], { timeoutMs: 600_000 });
+    expect(fill.stderr + fill.stdout).toMatch(/No space left on device/);
+    // The engine itself cannot write a new image, and says why.
+    const imp = await docker(dockerHost, ['import', BUSYBOX_ROOTFS_AMD64, 'sleep/bb:2'], { timeoutMs: 300_000 });
+    expect(imp.code).not.toBe(0);
+    expect(imp.stderr).toMatch(/no space left on device/i);
+    expect((await dockerOk(['version', '--format', '{{.Server.Version}}'])).trim()).toMatch(/^\d+\./);
+    type Status = { dataDisk?: { usedBytes: number; sizeBytes: number; availableBytes: number } };
+    const full = JSON.parse((await skiff(['status', '--json'], env)).stdout) as Status;
+    expect(full.dataDisk?.availableBytes).toBeLessThan(16 * 1024 * 1024);
+    expect(full.dataDisk!.usedBytes / full.dataDisk!.sizeBytes).toBeGreaterThan(0.9);
+    expect((await skiff(['status'], env)).stdout).toMatch(/^Disk: +2 GiB, .* used \(\d+%\), FULL$/m);
+
+    await dockerOk(['rm', 'filler']);
+    await dockerOk(['system', 'prune', '-f']);
+    expect((await dockerOk(['run', '--rm', 'sleep/bb:1', 'echo', 'room again'])).trim()).toBe('room again');
+    const after = JSON.parse((await skiff(['status', '--json'], env)).stdout) as Status;
+    expect(after.dataDisk!.availableBytes).toBeGreaterThan(1024 * 1024 * 1024);
+  }, 600_000);
+
+  it('after all that, the stopped data disk has no errors', async () => {
+    const r = await skiff(['stop'], env, 120_000);
+    expect(r.code, r.stderr).toBe(0);
+    const check = await execa('qemu-img', ['check', path.join(home, 'machines/default/driver/data.qcow2')], { reject: false });
+    expect(check.exitCode, check.stdout + check.stderr).toBe(0);
+    expect(check.stdout).toMatch(/No errors were found on the image/);
+  }, 180_000);
 });

@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import dgram from 'node:dgram';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +9,7 @@ import { docker } from '../helpers/docker.js';
 import { freePort } from '../helpers/sshd.js';
 import { BUILT_ISO, requireArtifacts, STATIC_BUSYBOX } from '../helpers/e2e.js';
 import { fetchLocal } from '../helpers/http-get.js';
+import { askUdp, UDP_ECHO_C } from '../helpers/udp.js';
 
 /**
  * issue 13: two real QEMU guests on a private network as one Docker Swarm. The
@@ -24,6 +27,7 @@ const env: NodeJS.ProcessEnv = {
 };
 const NODES = ['swarm-1', 'swarm-2'];
 let PORT = 0;
+let UDP_PORT = 0;
 let manager = '';
 const hosts: Record<string, string> = {};
 
@@ -70,6 +74,7 @@ interface StatusJson {
 beforeAll(async () => {
   requireArtifacts();
   PORT = await freePort();
+  UDP_PORT = await freePort();
 });
 
 afterAll(async () => {
@@ -107,9 +112,11 @@ describe('skiff swarm (real QEMU guests)', () => {
       const ctx = path.join(root, `ctx-${n}`);
       mkdirSync(ctx);
       copyFileSync(STATIC_BUSYBOX, path.join(ctx, 'busybox'));
+      writeFileSync(path.join(root, 'udpecho.c'), UDP_ECHO_C);
+      execFileSync('gcc', ['-static', '-O2', '-o', path.join(ctx, 'udpecho'), path.join(root, 'udpecho.c')]);
       writeFileSync(
         path.join(ctx, 'Dockerfile'),
-        `FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nRUN mkdir /www && echo "node ${n}" > /www/index.html\n`,
+        `FROM scratch\nCOPY busybox /bin/busybox\nCOPY udpecho /bin/udpecho\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nRUN mkdir /www && echo "node ${n}" > /www/index.html\n`,
       );
       const b = await docker(hosts[n]!, ['build', '-q', '-t', 'skiff-e2e/web:1', ctx], { env: { DOCKER_BUILDKIT: '0' } });
       expect(b.code, b.stderr).toBe(0);
@@ -144,6 +151,36 @@ describe('skiff swarm (real QEMU guests)', () => {
     }, 120_000);
     expect(viaOverlay).toMatch(/^vip 10\.200\.\d+\.\d+\nnode swarm-[12]$/);
   }, 900_000);
+
+  it("a service's published UDP port answers on the host's 127.0.0.1 through the manager, and closes with the service", async () => {
+    const c = await docker(manager, [
+      'service', 'create', '--detach', '--name', 'uecho', '--replicas', '1',
+      '--publish', `published=${UDP_PORT},target=7,protocol=udp`, 'skiff-e2e/web:1', '/bin/udpecho', '7',
+    ]);
+    expect(c.code, c.stderr).toBe(0);
+    // Under TCG the task and the mesh take a while: ask until it echoes.
+    const reply = await until(`an echo on 127.0.0.1:${UDP_PORT}/udp`, async () => {
+      const r = await askUdp(UDP_PORT, 'swarm-udp');
+      return r === 'echo:swarm-udp' ? r : undefined;
+    }, 240_000);
+    expect(reply).toBe('echo:swarm-udp');
+    const st = JSON.parse((await run(['status', '-m', 'swarm-1', '--json'])).stdout) as { ports?: Array<{ port: number; proto: string; state: string }> };
+    expect(st.ports).toContainEqual(expect.objectContaining({ port: UDP_PORT, proto: 'udp', state: 'forwarded' }));
+    const rm = await docker(manager, ['service', 'rm', 'uecho']);
+    expect(rm.code, rm.stderr).toBe(0);
+    const closed = await until(`127.0.0.1:${UDP_PORT}/udp closed`, async () => {
+      const st2 = JSON.parse((await run(['status', '-m', 'swarm-1', '--json'])).stdout) as { ports?: Array<{ port: number; proto: string }> };
+      return st2.ports?.some((p) => p.port === UDP_PORT && p.proto === 'udp') ? undefined : true;
+    }, 60_000);
+    expect(closed).toBe(true);
+    // Nothing of skiff's listens there any more: the host may bind the port itself.
+    const own = dgram.createSocket('udp4');
+    await new Promise<void>((resolve, reject) => {
+      own.once('error', reject);
+      own.bind(UDP_PORT, '127.0.0.1', () => resolve());
+    });
+    own.close();
+  }, 600_000);
 
   it('swarm up on a running swarm changes nothing', async () => {
     const r = await run(['swarm', 'up', '--json']);

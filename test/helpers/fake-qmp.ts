@@ -11,6 +11,8 @@ import net from 'node:net';
 export class FakeQmp {
   readonly commands: string[] = [];
   readonly forwards = new Map<number, dgram.Socket>();
+  /** What query-status answers: "paused" plays a VM stopped in QEMU. */
+  status = 'running';
   private readonly server = net.createServer((s) => this.serve(s));
 
   constructor(
@@ -43,6 +45,7 @@ export class FakeQmp {
   }
 
   private async run(msg: { execute: string; arguments?: { 'command-line'?: string } }): Promise<unknown> {
+    if (msg.execute === 'query-status') return { status: this.status, running: this.status === 'running' };
     if (msg.execute !== 'human-monitor-command') return {};
     const line = msg.arguments?.['command-line'] ?? '';
     this.commands.push(line);

@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { agentPathsOf, startAgent, stopAgent } from '../../src/agent/control.js';
 import type { AgentSpec } from '../../src/agent/spec.js';
 import { readAgentState } from '../../src/agent/state.js';
 import { agentFixture, httpGet, type AgentFixture, until } from '../helpers/agent-fixture.js';
+import { FakeQmp } from '../helpers/fake-qmp.js';
 
 /**
  * issue 18 against a real sshd: SIGSTOP of every sshd process stands in for a
@@ -74,6 +76,66 @@ describe('agent across a paused guest', () => {
     const log = readFileSync(spec.logPath, 'utf8');
     expect(log).toMatch(/ssh reconnecting: SSH link lost: Keepalive timeout/);
     expect(log).toMatch(/no SSH banner from/);
+  }, 90_000);
+
+  it('a pause longer than the keepalive, but QEMU says the VM is paused: the link is held, a request in flight completes', async () => {
+    const qmp = new FakeQmp(path.join(fx.dir, 'held-qmp.sock'), 'held');
+    await qmp.listen();
+    try {
+      const spec = fx.spec('held', {
+        remoteSocket: fx.pingPath,
+        keepaliveIntervalMs: 500,
+        keepaliveCountMax: 4,
+        pause: { kind: 'qemu', qmpSocket: qmp.socketPath, dataDisk: path.join(fx.dir, 'data.qcow2') },
+      });
+      started.push(spec);
+      await startAgent(spec, { entry: fx.agent.entry, timeoutMs: 20_000 });
+      await until('the link', async () => ((await readAgentState(spec.statePath))?.state === 'connected' ? true : undefined));
+      qmp.status = 'paused';
+      const states: string[] = [];
+      let reply: Promise<string> | undefined;
+      await paused(async () => {
+        reply = httpGet(spec.socketPath, '/_ping').then((r) => r.body);
+        reply.catch(() => {});
+        // Twice the keepalive budget (500 ms x 5): watched, the link never leaves "connected".
+        for (let t = 0; t < 5_000; t += 250) {
+          states.push((await readAgentState(spec.statePath))?.state ?? 'none');
+          await sleep(250);
+        }
+      }, 0);
+      qmp.status = 'running';
+      expect(await reply).toBe('OK');
+      expect(new Set(states)).toEqual(new Set(['connected']));
+      const log = readFileSync(spec.logPath, 'utf8');
+      expect(log).toMatch(/its VM is paused: holding the link until it runs again/);
+      expect(log).toMatch(/the link held through the pause/);
+      expect(log).not.toMatch(/ssh reconnecting/);
+    } finally {
+      qmp.close();
+    }
+  }, 90_000);
+
+  it('the same silence with QEMU saying the VM runs: the link is dropped and rebuilt', async () => {
+    const qmp = new FakeQmp(path.join(fx.dir, 'run-qmp.sock'), 'run');
+    await qmp.listen();
+    try {
+      const spec = fx.spec('notpaused', {
+        remoteSocket: fx.pingPath,
+        keepaliveIntervalMs: 500,
+        keepaliveCountMax: 4,
+        pause: { kind: 'qemu', qmpSocket: qmp.socketPath, dataDisk: path.join(fx.dir, 'data.qcow2') },
+      });
+      started.push(spec);
+      await startAgent(spec, { entry: fx.agent.entry, timeoutMs: 20_000 });
+      await until('the link', async () => ((await readAgentState(spec.statePath))?.state === 'connected' ? true : undefined));
+      await paused(async () => {
+        await until('the drop', async () => ((await readAgentState(spec.statePath))?.state === 'reconnecting' ? true : undefined));
+      }, 0);
+      expect((await httpGet(spec.socketPath, '/_ping')).body).toBe('OK');
+      expect(readFileSync(spec.logPath, 'utf8')).toMatch(/Keepalive timeout \(no answer for \d+\.\d s, and the VM is not paused\)/);
+    } finally {
+      qmp.close();
+    }
   }, 90_000);
 
   it('a pause the link survives: the agent notices the silence and checks the clock at once', async () => {

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { agentPathsOf, agentStatus, startAgent, stopAgent } from '../../src/agent/control.js';
@@ -140,8 +141,12 @@ describe('the agent watches its VM', () => {
 describe('a long-running agent', () => {
   it('keeps its log under its cap: the log and its one rotated copy each stay within logMaxBytes', async () => {
     const cap = 600;
-    // A port nobody listens on: the agent logs a failed connection attempt every second or so.
-    const spec = fx.spec('capped', { sshPort: 1, logMaxBytes: cap });
+    // Not sshd: every other connection is answered by a web server or closed at once, so
+    // the agent logs a different failure each time (a repeated one is written once).
+    let n = 0;
+    const notSsh = net.createServer((c) => (n++ % 2 === 0 ? c.end('HTTP/1.1 400 Bad Request\r\n\r\n') : c.destroy()));
+    await new Promise<void>((resolve) => notSsh.listen(0, '127.0.0.1', resolve));
+    const spec = fx.spec('capped', { sshPort: (notSsh.address() as net.AddressInfo).port, logMaxBytes: cap });
     const dir = path.dirname(spec.pidPath);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const specFile = path.join(dir, 'agent.spec.json');
@@ -161,7 +166,8 @@ describe('a long-running agent', () => {
       for (const f of [spec.logPath, `${spec.logPath}.1`]) if (existsSync(f)) expect(statSync(f).size, f).toBeLessThanOrEqual(cap);
       return rotations >= 2 ? true : undefined;
     }, 60_000);
-    expect(readFileSync(spec.logPath, 'utf8')).toMatch(/ssh connecting: .*ECONNREFUSED/);
+    expect(readFileSync(spec.logPath, 'utf8')).toMatch(/ssh connecting: .*(is not an SSH server|closed the connection before its SSH banner)/);
+    notSsh.close();
   }, 90_000);
 });
 

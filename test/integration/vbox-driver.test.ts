@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { MachineSpec } from '../../src/drivers/driver.js';
 import { VirtualBoxDriver } from '../../src/drivers/virtualbox/driver.js';
+import { pauseCause, resumeVm } from '../../src/drivers/pause.js';
 import { SkiffError } from '../../src/errors.js';
 import { FAKE_VBOX_DIR, setupFakeVBox, type FakeVBox } from '../helpers/fake-vboxmanage/fake-vbox.js';
 
@@ -339,6 +340,25 @@ describe('VirtualBoxDriver start/state/stop', () => {
       ['controlvm', 'skiff-m1', 'poweroff'],
     ]);
     expect(await driver.state()).toBe('stopped');
+  });
+
+  it('says a VM suspended for a full host disk is paused for that, and resumes it with controlvm resume', async () => {
+    const { driver } = await createdDriver();
+    await driver.start();
+    const ctl = driver.pauseControl()!;
+    expect(ctl).toMatchObject({ kind: 'virtualbox', vm: 'skiff-m1' });
+    expect(await pauseCause(ctl)).toBeUndefined();
+    fake.set('FAKE_VBOX_DISKFULL', '1');
+    expect(await driver.state()).toBe('paused');
+    fake.set('FAKE_VBOX_DISKFULL', undefined);
+    expect((await pauseCause(ctl))?.reason).toBe('host-disk-full');
+    await fake.clearCalls();
+    await resumeVm(ctl);
+    expect(await fake.calls()).toEqual([['controlvm', 'skiff-m1', 'resume']]);
+    expect(await driver.state()).toBe('running');
+    // The full disk is history in the log now: a later pause by hand is a plain pause.
+    await execa(path.join(FAKE_VBOX_DIR, 'VBoxManage'), ['controlvm', 'skiff-m1', 'pause']);
+    expect((await pauseCause(ctl))?.reason).toBe('paused');
   });
 
   it('says not-created for a machine VirtualBox does not know', async () => {

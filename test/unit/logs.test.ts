@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
+import { collapsingRepeats } from '../../src/agent/log.js';
 import { flushPartial, printFiles } from '../../src/machine/logs.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'skiff-logs-'));
@@ -50,5 +51,20 @@ describe('skiff logs', () => {
     const pos = await printFiles([{ label: 'console', file: path.join(dir, 'none.log') }], true, s.out);
     expect(s.text()).toBe('');
     expect(pos[0]!.offset).toBe(0);
+  });
+});
+
+describe("the agent's link log", () => {
+  it('writes a repeated line once and says how often it came when the run ends', () => {
+    const out: string[] = [];
+    const log = collapsingRepeats((l) => out.push(l));
+    for (const l of ['ssh reconnecting: refused', 'ssh reconnecting: refused', 'ssh reconnecting: refused', 'ssh connected', 'ssh connected', 'ssh reconnecting: refused']) log(l);
+    expect(out).toEqual([
+      'ssh reconnecting: refused',
+      '(the line before repeated 2 more times)',
+      'ssh connected',
+      '(the line before repeated 1 more time)',
+      'ssh reconnecting: refused',
+    ]);
   });
 });

@@ -39,7 +39,7 @@ describe('buildQemuArgv', () => {
     expect(values(a, '-initrd')).toEqual(['/m/driver/boot/initrd.img']);
     expect(values(a, '-append')).toEqual(['console=ttyS0 quiet']);
     expect(values(a, '-drive')).toEqual([
-      'if=virtio,file=/m/driver/data.qcow2,format=qcow2',
+      'if=virtio,file=/m/driver/data.qcow2,format=qcow2,werror=stop,rerror=stop',
       'if=virtio,file=/cache/skiff-amd64.iso,format=raw,readonly=on',
     ]);
     expect(values(a, '-rtc')).toEqual(['base=utc']);
@@ -97,7 +97,7 @@ describe('buildQemuArgv', () => {
 
   it('escapes commas in paths inside option values', () => {
     const a = buildQemuArgv({ ...base, dataDisk: '/a,b/data.qcow2', qmpSocket: '/r,s/qmp.sock' });
-    expect(values(a, '-drive')[0]).toBe('if=virtio,file=/a,,b/data.qcow2,format=qcow2');
+    expect(values(a, '-drive')[0]).toBe('if=virtio,file=/a,,b/data.qcow2,format=qcow2,werror=stop,rerror=stop');
     expect(values(a, '-qmp')).toEqual(['unix:/r,,s/qmp.sock,server=on,wait=off']);
   });
 

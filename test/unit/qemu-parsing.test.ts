@@ -92,6 +92,8 @@ describe('command line and status parsing', () => {
   it('folds QMP run states', () => {
     expect(foldRunStatus('running')).toBe('running');
     expect(foldRunStatus('paused')).toBe('paused');
+    // The data disk's werror=stop paused it: paused, not broken (drivers/pause.ts says why).
+    expect(foldRunStatus('io-error')).toBe('paused');
     expect(foldRunStatus('shutdown')).toBe('stopping');
     expect(foldRunStatus('prelaunch')).toBe('starting');
     expect(foldRunStatus('internal-error')).toBe('error');

@@ -1,5 +1,12 @@
 import type { CommandModule } from 'yargs';
+import type { PauseReason } from '../../drivers/pause.js';
 import { action, type GlobalArgs } from '../context.js';
+
+const PAUSED_FOR: Record<PauseReason, string> = {
+  'host-disk-full': 'host disk full',
+  'host-disk-error': 'host disk error',
+  paused: 'in the hypervisor',
+};
 
 export const listCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'list',
@@ -13,7 +20,7 @@ export const listCommand: CommandModule<GlobalArgs, GlobalArgs> = {
       if (all.length === 0) return out.interactive ? 'No machines. Create one with: skiff init' : '';
       const rows = [['NAME', 'STATE', 'DRIVER', 'ARCH', 'CPUS', 'MEMORY', 'SOCKET']];
       for (const m of all) {
-        rows.push([m.name, m.error ? `error: ${m.error}` : m.state, m.driver ?? '-', m.arch ?? '-', String(m.cpus ?? '-'), m.memoryMiB ? `${m.memoryMiB}M` : '-', m.socket ?? '-']);
+        rows.push([m.name, m.error ? `error: ${m.error}` : m.pausedFor ? `${m.state} (${PAUSED_FOR[m.pausedFor]})` : m.state, m.driver ?? '-', m.arch ?? '-', String(m.cpus ?? '-'), m.memoryMiB ? `${m.memoryMiB}M` : '-', m.socket ?? '-']);
       }
       const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
       return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');

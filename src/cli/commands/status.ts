@@ -2,6 +2,8 @@ import type { CommandModule } from 'yargs';
 import type { PortStatus } from '../../agent/ports/listeners.js';
 import type { VmEnd } from '../../agent/vm-end.js';
 import type { MachineStatus } from '../../machine/status.js';
+import { isFull, type DiskUse } from '../../machine/disk-use.js';
+import { formatBytes } from '../../ui/format.js';
 import { action, type GlobalArgs } from '../context.js';
 
 export const statusCommand: CommandModule<GlobalArgs, GlobalArgs> = {
@@ -14,13 +16,13 @@ export const statusCommand: CommandModule<GlobalArgs, GlobalArgs> = {
     out.result(s, () =>
       [
         ['Machine', s.name],
-        ['State', s.state],
+        ['State', s.paused ? `${s.state}: ${s.paused.detail}` : s.state],
         ...(s.ended ? [['Ended', formatEnded(s.ended)]] : []),
         ['Driver', `${s.driver}${s.accelerator ? ` (${s.accelerator})` : ''}`],
         ['Arch', `${s.arch}${s.binfmt ? ` (+ ${s.arch === 'x86_64' ? 'aarch64' : 'x86_64'} images through binfmt)` : ''}`],
         ['CPUs', String(s.cpus)],
         ['Memory', `${s.memoryMiB} MiB`],
-        ['Disk', `${s.diskGiB} GiB`],
+        ['Disk', s.dataDisk ? `${s.diskGiB} GiB, ${formatDiskUse(s.dataDisk)}` : `${s.diskGiB} GiB`],
         ['Shares', formatShares(s.shares)],
         ['Socket', s.socket],
         ['Context', s.dockerContext],
@@ -35,6 +37,12 @@ export const statusCommand: CommandModule<GlobalArgs, GlobalArgs> = {
     );
   }),
 };
+
+/** Use as `df` counts it; "available" excludes ext4's root reserve, which dockerd (root) may still fill. */
+function formatDiskUse(d: DiskUse): string {
+  const pct = d.sizeBytes > 0 ? Math.round((d.usedBytes / d.sizeBytes) * 100) : 0;
+  return `${formatBytes(d.usedBytes)} used (${pct}%), ${isFull(d) ? 'FULL' : `${formatBytes(d.availableBytes)} free`}`;
+}
 
 /** When and why the last run ended, the console's last lines under it. */
 function formatEnded(e: VmEnd): string {

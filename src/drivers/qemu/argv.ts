@@ -47,7 +47,10 @@ export function buildQemuArgv(i: QemuArgvInput): string[] {
   a.push('-rtc', 'base=utc');
   a.push('-kernel', i.kernel, '-initrd', i.initrd, '-append', i.append);
   // Data disk first, ISO second: the guest contract (it still finds both by content).
-  a.push('-drive', `if=virtio,file=${optValue(i.dataDisk)},format=qcow2`);
+  // A write or read the host cannot complete (its disk full, an I/O error) pauses
+  // the VM instead of handing the guest an error it would answer by remounting
+  // read-only or corrupting a file: `cont` retries the request (drivers/pause.ts).
+  a.push('-drive', `if=virtio,file=${optValue(i.dataDisk)},format=qcow2,werror=stop,rerror=stop`);
   a.push('-drive', `if=virtio,file=${optValue(i.isoPath)},format=raw,readonly=on`);
   a.push('-netdev', `user,id=${USER_NETDEV},hostfwd=tcp:127.0.0.1:${i.sshPort}-:22`);
   a.push('-device', 'virtio-net-pci,netdev=n0');

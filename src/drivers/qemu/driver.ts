@@ -6,7 +6,7 @@ import { freePort } from '../../util/free-port.js';
 import { processCommandLine } from '../../util/process-alive.js';
 import { processStartTime } from '../../util/process-start.js';
 import { waitUntil } from '../../util/wait-until.js';
-import type { Driver, DriverInfo, MachineSpec, Share, SshEndpoint, StartHooks, UdpForwarding, VmState, VmWatch } from '../driver.js';
+import type { Driver, DriverInfo, MachineSpec, PauseControl, Share, SshEndpoint, StartHooks, UdpForwarding, VmState, VmWatch } from '../driver.js';
 import { chooseAccelerator, tcgNotice } from './accel.js';
 import { buildQemuArgv, USER_NETDEV, type Accel } from './argv.js';
 import { firstLine, qemuSystemName, qemuVersion, requireBinary } from './binaries.js';
@@ -57,6 +57,9 @@ export class QemuDriver implements Driver {
   }
   udpForwarding(): UdpForwarding {
     return { kind: 'qemu', qmpSocket: this.qmpSocket, netdev: USER_NETDEV };
+  }
+  pauseControl(): PauseControl {
+    return { kind: 'qemu', qmpSocket: this.qmpSocket, dataDisk: this.dataDisk };
   }
   get pidFile(): string {
     return qemuRuntimeFiles(this.spec.paths.runDir).pidFile;
@@ -374,6 +377,8 @@ export function foldRunStatus(status: string | undefined): VmState {
       return 'running';
     case 'paused':
     case 'suspended':
+    // The data disk's error policy paused it (drivers/pause.ts says why).
+    case 'io-error':
       return 'paused';
     case 'shutdown':
       return 'stopping';
@@ -382,7 +387,6 @@ export function foldRunStatus(status: string | undefined): VmState {
     case 'restore-vm':
       return 'starting';
     case 'internal-error':
-    case 'io-error':
     case 'guest-panicked':
       return 'error';
     default:

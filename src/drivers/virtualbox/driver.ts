@@ -1,7 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, SkiffError } from '../../errors.js';
-import type { Driver, DriverInfo, MachineSpec, SshEndpoint, StartHooks, UdpForwarding, VmState, VmWatch } from '../driver.js';
+import type { Driver, DriverInfo, MachineSpec, PauseControl, SshEndpoint, StartHooks, UdpForwarding, VmState, VmWatch } from '../driver.js';
 import { acceleratorFromLog } from './accelerator.js';
 import { dataDiskPath, makeDataDisk } from './data-disk.js';
 import { classify, toSkiffError, VBoxManageFailure } from './errors.js';
@@ -49,6 +49,11 @@ export class VirtualBoxDriver implements Driver {
   /** Known once the driver has found VBoxManage (every start does). */
   udpForwarding(): UdpForwarding | undefined {
     return this.vbox ? { kind: 'virtualbox', vboxmanage: this.vbox.bin, vm: this.vmName } : undefined;
+  }
+
+  /** Known once the driver has found VBoxManage (every start and state() does). */
+  pauseControl(): PauseControl | undefined {
+    return this.vbox ? { kind: 'virtualbox', vboxManage: this.vbox.bin, vm: this.vmName, dataDisk: dataDiskPath(this.spec.paths.driverDir) } : undefined;
   }
 
   async check(): Promise<void> {
