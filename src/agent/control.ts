@@ -4,7 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ExitCode, SkiffError } from '../errors.js';
-import type { MachinePaths } from '../machine/paths.js';
+import type { MachinePaths } from '../layout/paths.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { removeQuietly } from './files.js';
 import { lastLogLines } from './log.js';

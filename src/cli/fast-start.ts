@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { isAgentProcess, pidAlive } from '../agent/process.js';
 import { agentSpecPath } from '../agent/spec-path.js';
 import { enginePing } from '../machine/engine.js';
-import { machinePaths, skiffHome, validateMachineName } from '../machine/paths.js';
+import { machinePaths, skiffHome, validateMachineName } from '../layout/paths.js';
 import { contextName } from '../shell/docker-context.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { MachinePaths } from '../machine/paths.js';
+import type { MachinePaths } from '../layout/paths.js';
 import type { SshEndpoint } from '../ssh/connect.js';
 
 export type DriverName = 'qemu' | 'virtualbox';

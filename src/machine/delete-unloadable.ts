@@ -7,7 +7,7 @@ import { readPidFile } from '../util/pid-file.js';
 import { processCommandLine } from '../util/process-alive.js';
 import { waitUntil } from '../util/wait-until.js';
 import { withMachineLock } from './lock.js';
-import { machinePaths, machinesDir } from './paths.js';
+import { machinePaths, machinesDir } from '../layout/paths.js';
 
 /**
  * Deletes a machine whose config cannot be read (corrupt, torn by a crash), so the

@@ -12,7 +12,7 @@ import {
 } from './config.js';
 import { withMachineLock } from './lock.js';
 import { Machine, userHome } from './machine.js';
-import { machineFlag, machinePaths, machinesDir, type MachinePaths } from './paths.js';
+import { machineFlag, machinePaths, machinesDir, type MachinePaths } from '../layout/paths.js';
 import { checkShareHostPaths, resolveShares } from './shares.js';
 import { exists } from '../util/exists.js';
 import { joinNetwork, leaveNetworks } from '../network/membership.js';

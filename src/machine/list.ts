@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { readVmEnd } from '../agent/vm-end.js';
 import { errorMessage } from '../errors.js';
 import { Machine } from './machine.js';
-import { machinesDir } from './paths.js';
+import { machinesDir } from '../layout/paths.js';
 
 export interface ListEntry {
   name: string;

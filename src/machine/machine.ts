@@ -2,7 +2,7 @@ import os from 'node:os';
 import type { Driver, MachineSpec, Share } from '../drivers/driver.js';
 import { loadDriver } from '../drivers/index.js';
 import { loadMachineConfig, type MachineConfig } from './config.js';
-import { machinePaths, machinesDir, type MachinePaths } from './paths.js';
+import { machinePaths, machinesDir, type MachinePaths } from '../layout/paths.js';
 import { withMachineLock, type LockOptions } from './lock.js';
 
 /** One machine: its paths, its config and the driver that runs it. */

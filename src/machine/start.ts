@@ -10,7 +10,7 @@ import { watchConsole, type ConsoleMarker } from './console-watch.js';
 import { enginePing } from './engine.js';
 import { checkShareHostPaths } from './shares.js';
 import type { Machine } from './machine.js';
-import { machineFlag } from './paths.js';
+import { machineFlag } from '../layout/paths.js';
 
 export interface StartOptions {
   /** How long the whole boot may take before giving up (TCG boots take ~20 s). */

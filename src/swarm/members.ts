@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { ExitCode, SkiffError } from '../errors.js';
 import { Machine } from '../machine/machine.js';
-import { machinesDir, validateMachineName } from '../machine/paths.js';
+import { machinesDir, validateMachineName } from '../layout/paths.js';
 import { listNetworks, loadNetwork, validateNetworkName } from '../network/store.js';
 
 export const MAX_NODES = 16;
