@@ -5,7 +5,7 @@ import type { SshEndpoint, VmWatch } from '../drivers/driver.js';
 import { readVmEnd, type VmEnd } from '../agent/vm-end.js';
 import { rm } from 'node:fs/promises';
 import { contextName, updateDockerContext } from '../shell/docker-context.js';
-import type { StageReporter } from '../ui/stages.js';
+import type { Progress, StageTiming } from '../progress.js';
 import { watchConsole, type ConsoleMarker } from './console-watch.js';
 import { enginePing } from './engine.js';
 import { checkShareHostPaths } from './shares.js';
@@ -23,7 +23,7 @@ export interface StartResult {
   alreadyRunning: boolean;
   socket: string;
   ssh: SshEndpoint;
-  timings: Array<{ stage: string; ms: number }>;
+  timings: StageTiming[];
   context: string;
   /** Guest paths of shares that could not be mounted. */
   sharesNotMounted: string[];
@@ -64,13 +64,13 @@ export function agentSpecFor(m: Machine, ssh: SshEndpoint, vm?: VmWatch): AgentS
  * the Docker API answers through the forwarded socket. Holding the machine's lock,
  * a second `start` waits for the first and then finds the machine running.
  */
-export async function startMachine(m: Machine, ui: StageReporter, opts: StartOptions = {}): Promise<StartResult> {
+export async function startMachine(m: Machine, ui: Progress, opts: StartOptions = {}): Promise<StartResult> {
   return m.lock(() => startLocked(m, ui, opts), {
     onWait: () => ui.stage('waiting', `another skiff command is using machine "${m.name}"; waiting for it`),
   });
 }
 
-async function startLocked(m: Machine, ui: StageReporter, opts: StartOptions): Promise<StartResult> {
+async function startLocked(m: Machine, ui: Progress, opts: StartOptions): Promise<StartResult> {
   const timeoutMs = opts.timeoutMs ?? 240_000;
   const deadline = Date.now() + timeoutMs;
   const state = await m.driver.state();

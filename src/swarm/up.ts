@@ -8,7 +8,7 @@ import { initMachine } from '../machine/init.js';
 import { Machine } from '../machine/machine.js';
 import { startMachine } from '../machine/start.js';
 import { validateNetworkName } from '../network/store.js';
-import { StageReporter } from '../ui/stages.js';
+import { silentProgress } from '../progress.js';
 import { converge, localSwarm, managerNodes } from './converge.js';
 import { withSwarmLock } from './lock.js';
 import { existingNodeCount, nodeCountFor, nodeNames } from './members.js';
@@ -81,7 +81,7 @@ export async function swarmUp(req: SwarmUpRequest): Promise<SwarmUpResult> {
   const notServing = machines.filter((_, i) => !looks[i]!.serving);
   const started = machines.filter((_, i) => looks[i]!.vm !== 'running').map((m) => m.name);
   if (started.length) req.progress(`starting ${started.join(', ')}`);
-  await Promise.all(notServing.map(async (m) => startMachine(m, await StageReporter.create(false, false))));
+  await Promise.all(notServing.map((m) => startMachine(m, silentProgress())));
 
   const [manager, ...workers] = machines as [Machine, ...Machine[]];
   const { steps, unchanged } = await withSwarmLock(
