@@ -28,7 +28,8 @@ export interface AgentStatus {
   pid?: number;
   /** One line for humans: the link state, or what is stale. */
   detail?: string;
-  link?: AgentState;
+  /** What the agent last wrote about itself (link state, ports), not only its link. */
+  report?: AgentState;
 }
 
 export interface StartAgentOptions {
@@ -73,19 +74,19 @@ export async function agentStatus(paths: AgentPaths): Promise<AgentStatus> {
 async function probeAgent(paths: AgentPaths): Promise<AgentStatus> {
   const specPath = specPathOf(paths);
   const pid = await readPidFile(paths.agentPid);
-  const link = await readAgentState(paths.agentState);
+  const report = await readAgentState(paths.agentState);
   const ours = pid !== undefined && pidAlive(pid) && (await isAgentProcess(pid, specPath));
   if (ours && (await socketAnswers(paths.dockerSocket))) {
-    const detail = link ? link.state + (link.state !== 'connected' && link.lastError ? `: ${link.lastError}` : '') : undefined;
-    return { state: 'running', pid, ...(detail ? { detail } : {}), ...(link ? { link } : {}) };
+    const detail = report ? report.state + (report.state !== 'connected' && report.lastError ? `: ${report.lastError}` : '') : undefined;
+    return { state: 'running', pid, ...(detail ? { detail } : {}), ...(report ? { report } : {}) };
   }
-  if (ours) return { state: 'stale', pid, detail: `agent ${pid} runs but its socket does not answer`, ...(link ? { link } : {}) };
+  if (ours) return { state: 'stale', pid, detail: `agent ${pid} runs but its socket does not answer`, ...(report ? { report } : {}) };
   const supervisor = await liveSupervisor(paths);
-  if (supervisor !== undefined) return { state: 'restarting', detail: `the agent died; supervisor ${supervisor} is restarting it`, ...(link ? { link } : {}) };
+  if (supervisor !== undefined) return { state: 'restarting', detail: `the agent died; supervisor ${supervisor} is restarting it`, ...(report ? { report } : {}) };
   const leftovers = [paths.agentPid, paths.dockerSocket, paths.agentState, supervisorPidPath(paths.agentPid)].filter((f) => existsSync(f));
   if (leftovers.length > 0) {
-    const why = link?.state === 'failed' && link.lastError ? `agent failed: ${link.lastError}` : `leftover files: ${leftovers.map((f) => path.basename(f)).join(', ')}`;
-    return { state: 'stale', detail: why, ...(link ? { link } : {}) };
+    const why = report?.state === 'failed' && report.lastError ? `agent failed: ${report.lastError}` : `leftover files: ${leftovers.map((f) => path.basename(f)).join(', ')}`;
+    return { state: 'stale', detail: why, ...(report ? { report } : {}) };
   }
   return { state: 'stopped' };
 }
@@ -153,7 +154,7 @@ function signal(pid: number, sig: NodeJS.Signals): void {
 export async function startAgent(spec: AgentSpec, opts: StartAgentOptions = {}): Promise<number> {
   const paths = agentPathsOf(spec);
   const current = await agentStatus(paths);
-  if (current.state === 'running' && current.pid !== undefined && current.link?.state === 'connected') return current.pid;
+  if (current.state === 'running' && current.pid !== undefined && current.report?.state === 'connected') return current.pid;
   await stopAgent(paths);
 
   const specPath = agentSpecPath(spec);
