@@ -5,7 +5,7 @@ import { leaveNetworks } from '../network/membership.js';
 import { removeDockerContext } from '../shell/docker-context.js';
 import { readPidFile } from '../util/pid-file.js';
 import { processCommandLine } from '../util/process-alive.js';
-import { waitUntil } from '../util/wait-until.js';
+import { waitUntil } from '../util/wait.js';
 import { withMachineLock } from './lock.js';
 import { machinePaths, machinesDir } from '../layout/paths.js';
 

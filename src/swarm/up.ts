@@ -14,6 +14,7 @@ import { withSwarmLock } from './lock.js';
 import { existingNodeCount, nodeCountFor, nodeNames } from './members.js';
 import type { LocalSwarm, SwarmNode, SwarmStep } from './model.js';
 import { readSwarm, statusOf, type SwarmStatus } from './status.js';
+import { sleep } from '../util/wait.js';
 
 export interface SwarmUpRequest {
   home: string;
@@ -145,7 +146,7 @@ async function waitReady(
     }
     if (!said) progress(`waiting for ${notReady.join(', ')} to be Ready`);
     said = true;
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     nodes = undefined;
   }
 }

@@ -5,7 +5,7 @@ import { cacheDir, machineFlag } from '../../layout/paths.js';
 import { freePort } from '../../util/free-port.js';
 import { processCommandLine } from '../../util/process-alive.js';
 import { processStartTime } from '../../util/process-start.js';
-import { waitUntil } from '../../util/wait-until.js';
+import { waitUntil } from '../../util/wait.js';
 import type { Driver, DriverInfo, MachineSpec, Share, SshEndpoint, StartHooks, UdpForwarding, VmState, VmWatch } from '../driver.js';
 import { chooseAccelerator, tcgNotice } from './accel.js';
 import { buildQemuArgv, USER_NETDEV, type Accel } from './argv.js';
