@@ -20,6 +20,16 @@ export class Machine {
     return Machine.fromConfig(home, paths, config);
   }
 
+  /** The machine, or undefined when it does not exist (no config: never made, or an interrupted init). */
+  static async find(home: string, name: string): Promise<Machine | undefined> {
+    try {
+      return await Machine.load(home, name);
+    } catch (e) {
+      if ((e as { code?: string }).code === 'no-machine') return undefined;
+      throw e;
+    }
+  }
+
   static async fromConfig(home: string, paths: MachinePaths, config: MachineConfig): Promise<Machine> {
     const driver = await loadDriver(config.driver, specFor(paths, config));
     return new Machine(home, paths, config, driver);

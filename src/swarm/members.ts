@@ -57,12 +57,9 @@ export async function swarmMachines(home: string, swarm: string): Promise<Machin
   const names = Object.keys(net.members).sort((a, b) => nodeNumber(swarm, a) - nodeNumber(swarm, b) || a.localeCompare(b));
   const machines: Machine[] = [];
   for (const n of names) {
-    try {
-      machines.push(await Machine.load(home, n));
-    } catch (e) {
-      // An address held by an interrupted init: no machine behind it.
-      if ((e as { code?: string }).code !== 'no-machine') throw e;
-    }
+    // None behind an address held by an interrupted init.
+    const m = await Machine.find(home, n);
+    if (m) machines.push(m);
   }
   return machines;
 }

@@ -4,7 +4,7 @@ import { ExitCode, SkiffError } from '../errors.js';
 import type { ResolvedImage } from '../image/store.js';
 import type { MachineConfig, UserSettings } from '../machine/config.js';
 import { enginePing } from '../machine/engine.js';
-import { initMachine } from '../machine/init.js';
+import { findOrCreate } from '../machine/init.js';
 import { Machine } from '../machine/machine.js';
 import { startMachine } from '../machine/start.js';
 import { validateNetworkName } from '../network/store.js';
@@ -53,7 +53,7 @@ export async function swarmUp(req: SwarmUpRequest): Promise<SwarmUpResult> {
     });
   }
   const names = nodeNames(req.swarm, nodeCountFor(req.swarm, req.nodes, await existingNodeCount(req.home, req.swarm)));
-  const existing = await Promise.all(names.map((n) => loadIfExists(req.home, n)));
+  const existing = await Promise.all(names.map((n) => Machine.find(req.home, n)));
   // Every name is checked before anything is created: a refusal leaves nothing half-made.
   for (const [i, m] of existing.entries()) {
     if (m && m.config.network?.name !== req.swarm) {
@@ -68,12 +68,13 @@ export async function swarmUp(req: SwarmUpRequest): Promise<SwarmUpResult> {
   const created: string[] = [];
   const machines: Machine[] = [];
   for (const [i, name] of names.entries()) {
-    let m = existing[i];
-    if (!m) {
-      req.progress(`creating machine ${name}`);
-      m = await initMachine({ home: req.home, name, settings: { ...req.settings, network: req.swarm }, resolveImage: req.resolveImage }, { orLoad: true });
-      created.push(name);
-    }
+    const m =
+      existing[i] ??
+      (await findOrCreate(req.home, name, async () => {
+        req.progress(`creating machine ${name}`);
+        created.push(name);
+        return { home: req.home, name, settings: { ...req.settings, network: req.swarm }, resolveImage: req.resolveImage };
+      })).machine;
     machines.push(m);
   }
 
@@ -99,15 +100,6 @@ export async function swarmUp(req: SwarmUpRequest): Promise<SwarmUpResult> {
   // Nothing changed: what converge read is the status; otherwise read it again.
   const reading = unchanged && notServing.length === 0 ? { vms: looks.map((l) => l.vm), ...unchanged } : await readSwarm(machines);
   return { created, started, steps, alreadyUp, status: statusOf(req.swarm, machines, reading) };
-}
-
-async function loadIfExists(home: string, name: string): Promise<Machine | undefined> {
-  try {
-    return await Machine.load(home, name);
-  } catch (e) {
-    if ((e as { code?: string }).code === 'no-machine') return undefined;
-    throw e;
-  }
 }
 
 /** Running with a live agent and an engine that answers: nothing for start to do. */

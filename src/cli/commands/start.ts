@@ -12,27 +12,18 @@ export interface StartArgs extends InitArgs {
 
 /** Loads the machine, creating it with defaults (and any init flags) if it does not exist yet. */
 async function loadOrInit(argv: StartArgs, ctx: CommandContext): Promise<Machine> {
-  const { Machine } = await import('../../machine/machine.js');
-  try {
-    return await Machine.load(ctx.home, ctx.name);
-  } catch (e) {
-    if ((e as { code?: string }).code !== 'no-machine') throw e;
-  }
-  ctx.out.note(`Machine "${ctx.name}" does not exist yet: creating it.`);
-  const [{ settingsFrom }, { initMachine }, { resolveImageWithProgress }] = await Promise.all([
-    import('../settings.js'),
-    import('../../machine/init.js'),
-    import('../image.js'),
-  ]);
-  return initMachine(
-    {
+  const { findOrCreate } = await import('../../machine/init.js');
+  const { machine } = await findOrCreate(ctx.home, ctx.name, async () => {
+    ctx.out.note(`Machine "${ctx.name}" does not exist yet: creating it.`);
+    const [{ settingsFrom }, { resolveImageWithProgress }] = await Promise.all([import('../settings.js'), import('../image.js')]);
+    return {
       home: ctx.home,
       name: ctx.name,
       settings: await settingsFrom(argv),
       resolveImage: (src) => resolveImageWithProgress(ctx.home, ctx.out, src),
-    },
-    { orLoad: true },
-  );
+    };
+  });
+  return machine;
 }
 
 export async function runStart(argv: StartArgs, ctx: CommandContext): Promise<void> {
