@@ -1,7 +1,6 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import lockfile from 'proper-lockfile';
 import { ExitCode, SkiffError } from '../errors.js';
 import { ImageCache } from './cache.js';
 import { checksumMismatch, findInSha256Sums, parseChecksumArg, sha256File } from './checksum.js';
@@ -12,6 +11,7 @@ import { assertReadableFile, sumsBeside } from './local.js';
 import { imageFileName, type GuestArch } from './names.js';
 import { ProgressMeter, type ProgressListener } from './progress.js';
 import type { ReleaseImage } from './release.js';
+import { withFileLock } from '../util/file-lock.js';
 
 export interface ResolvedImage {
   /** The image file inside the cache (sha256/HEX/NAME); stays valid whatever happens to the source. */
@@ -206,8 +206,7 @@ export class ImageStore {
     if (cached) return { ...cached, sha256: expected, source: url };
 
     const part = this.cache.partialPath(expected);
-    const release = await this.lockPartial(part);
-    try {
+    return this.withPartialLock(part, async () => {
       // Another skiff may have finished this very download while we waited for the lock.
       const done = await this.cache.lookup(expected, this.fileName);
       if (done) return { ...done, sha256: expected, source: url };
@@ -226,9 +225,7 @@ export class ImageStore {
       const dest = await this.cache.install(part, expected, this.fileName);
       const entry = await this.cache.lookup(expected, this.fileName);
       return { path: dest, sha256: expected, source: url, size: entry?.size ?? 0 };
-    } finally {
-      await release().catch(() => undefined);
-    }
+    });
   }
 
   /** The checksum from the SHA256SUMS in the same directory as the URL. */
@@ -250,18 +247,22 @@ export class ImageStore {
     return listed;
   }
 
-  private async lockPartial(part: string): Promise<() => Promise<void>> {
+  /** One writer per partial download; another skiff downloading the same image is waited for (it may take minutes). */
+  private async withPartialLock<T>(part: string, fn: () => Promise<T>): Promise<T> {
+    let locked = false;
     try {
-      return await lockfile.lock(part, {
-        realpath: false,
-        lockfilePath: `${part}.lock`,
-        // Another skiff downloading the same image: wait for it (it may take minutes).
-        retries: { retries: 1000, minTimeout: 200, maxTimeout: 2000 },
-        // A lost lock only means two writers might meet; the checksum still guards the result.
-        onCompromised: () => undefined,
-      });
+      return await withFileLock(
+        `${part}.lock`,
+        'this image download',
+        () => {
+          locked = true;
+          return fn();
+        },
+        { waitMs: 30 * 60_000 },
+      );
     } catch (e) {
-      throw cacheWriteError(e, this.opts.cacheDir, true);
+      // Only taking the lock is a cache write of ours; what fn throws is already its own error.
+      throw locked ? e : cacheWriteError(e, this.opts.cacheDir, true);
     }
   }
 
