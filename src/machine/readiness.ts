@@ -1,4 +1,4 @@
-import { agentRequirement, type AgentLaunch } from '../agent/control.js';
+import { agentRequirement, agentStatus, type AgentLaunch } from '../agent/control.js';
 import { SkiffError } from '../errors.js';
 import { machineFlag } from '../layout/paths.js';
 import type { Progress } from '../progress.js';
@@ -39,6 +39,15 @@ export async function waitUntilReady(
     if (!sshUp) await agent.abandon();
     throw e;
   }
+}
+
+/**
+ * A running machine that needs nothing from `start`: its agent runs and the
+ * engine answers through it. (The fast path, cli/fast-start.ts, asks the same
+ * more cheaply, without loading the machine.)
+ */
+export async function serving(m: Machine): Promise<boolean> {
+  return (await agentStatus(m.paths)).state === 'running' && (await enginePing(m.paths.dockerSocket));
 }
 
 function engineAnswers(m: Machine): Requirement {

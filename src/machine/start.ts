@@ -1,13 +1,12 @@
 import { errorMessage, ExitCode, SkiffError } from '../errors.js';
-import { agentStatus, launchAgent, stopAgent } from '../agent/control.js';
+import { launchAgent, stopAgent } from '../agent/control.js';
 import type { AgentSpec } from '../agent/spec.js';
 import type { SshEndpoint, VmWatch } from '../drivers/driver.js';
 import { readVmEnd, type VmEnd } from '../agent/vm-end.js';
 import { rm } from 'node:fs/promises';
 import { contextName, updateDockerContext } from '../shell/docker-context.js';
 import type { Progress, StageTiming } from '../progress.js';
-import { enginePing } from './engine.js';
-import { waitUntilReady, watchGuest } from './readiness.js';
+import { serving, waitUntilReady, watchGuest } from './readiness.js';
 import { checkShareHostPaths } from './shares.js';
 import type { Machine } from './machine.js';
 
@@ -76,8 +75,7 @@ async function startLocked(m: Machine, ui: Progress, opts: StartOptions): Promis
   if (state === 'running') {
     const ssh = await m.driver.sshEndpoint();
     if (!ssh) throw new SkiffError('no-endpoint', `machine "${m.name}" runs but its SSH port is unknown`, { hint: 'run `skiff restart`' });
-    const agent = await agentStatus(m.paths);
-    if (agent.state === 'running' && (await enginePing(socket))) {
+    if (await serving(m)) {
       return { alreadyRunning: true, socket, ssh, timings: [], context, sharesNotMounted: [] };
     }
     // The VM survived but the agent did not (crash, host reboot of the agent only, kill).

@@ -1,11 +1,10 @@
-import { agentStatus } from '../agent/control.js';
 import type { VmState } from '../drivers/driver.js';
 import { ExitCode, SkiffError } from '../errors.js';
 import type { ResolvedImage } from '../image/store.js';
 import type { MachineConfig, UserSettings } from '../machine/config.js';
-import { enginePing } from '../machine/engine.js';
 import { findOrCreate } from '../machine/init.js';
 import { Machine } from '../machine/machine.js';
+import { serving } from '../machine/readiness.js';
 import { startMachine } from '../machine/start.js';
 import { validateNetworkName } from '../network/store.js';
 import { silentProgress } from '../progress.js';
@@ -79,7 +78,7 @@ export async function swarmUp(req: SwarmUpRequest): Promise<SwarmUpResult> {
   }
 
   // One look per machine (VM state, agent, engine ping); only the others go through start.
-  const looks = await Promise.all(machines.map(serving));
+  const looks = await Promise.all(machines.map(look));
   const notServing = machines.filter((_, i) => !looks[i]!.serving);
   const started = machines.filter((_, i) => looks[i]!.vm !== 'running').map((m) => m.name);
   if (started.length) req.progress(`starting ${started.join(', ')}`);
@@ -103,11 +102,9 @@ export async function swarmUp(req: SwarmUpRequest): Promise<SwarmUpResult> {
 }
 
 /** Running with a live agent and an engine that answers: nothing for start to do. */
-async function serving(m: Machine): Promise<{ vm: VmState; serving: boolean }> {
+async function look(m: Machine): Promise<{ vm: VmState; serving: boolean }> {
   const vm = await m.driver.state();
-  if (vm !== 'running') return { vm, serving: false };
-  const agent = await agentStatus(m.paths);
-  return { vm, serving: agent.state === 'running' && (await enginePing(m.paths.dockerSocket)) };
+  return { vm, serving: vm === 'running' && (await serving(m)) };
 }
 
 /**
