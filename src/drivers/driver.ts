@@ -1,8 +1,9 @@
+import type { Arch } from '../arch.js';
 import type { MachinePaths } from '../layout/paths.js';
 import type { SshEndpoint } from '../ssh/connect.js';
 
 export type DriverName = 'qemu' | 'virtualbox';
-export type Arch = 'x86_64' | 'aarch64';
+export type { Arch };
 
 /** What a hypervisor says of a VM, folded to the states skiff acts on. */
 export type VmState = 'not-created' | 'stopped' | 'starting' | 'running' | 'stopping' | 'paused' | 'error';

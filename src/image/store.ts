@@ -8,7 +8,8 @@ import { downloadResumable, fetchText, type NetworkOptions } from './download.js
 import { cacheWriteError } from './fs-errors.js';
 import { assertIsoSignature } from './iso-signature.js';
 import { assertReadableFile, sumsBeside } from './local.js';
-import { imageFileName, type GuestArch } from './names.js';
+import type { Arch } from '../arch.js';
+import { imageFileName } from './names.js';
 import { ProgressMeter, type ProgressListener } from './progress.js';
 import type { ReleaseImage } from './release.js';
 import { withFileLock } from '../util/file-lock.js';
@@ -28,7 +29,7 @@ export interface ImageStoreOptions {
   repoIsoDir?: string;
   /** This skiff version's published image and its pinned checksum; undefined in a source checkout. Asked only when needed. */
   release?: () => Promise<ReleaseImage | undefined>;
-  arch: GuestArch;
+  arch: Arch;
   onProgress?: ProgressListener;
   signal?: AbortSignal;
   /** Where SKIFF_ISO_URL is read from (process.env unless given). */
