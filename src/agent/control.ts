@@ -4,16 +4,17 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ExitCode, SkiffError } from '../errors.js';
-import type { MachinePaths } from '../machine/paths.js';
+import type { MachinePaths } from '../layout/paths.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { removeQuietly } from './files.js';
 import { lastLogLines } from './log.js';
 import { AGENT_NODE_FLAGS } from './node-flags.js';
-import { isAgentProcess, pidAlive, sleep } from './process.js';
+import { isAgentProcess, pidAlive } from './process.js';
 import { socketAnswers } from './socket.js';
 import { agentSpecPath, type AgentSpec } from './spec.js';
 import { isSupervisorProcess, spawnSupervisor, supervisorPidPath } from './supervisor.js';
 import { readPidFile } from '../util/pid-file.js';
+import { sleep, waitFor, type Requirement } from '../util/wait.js';
 import { readAgentState, type AgentState } from './state.js';
 
 /** The agent files of one machine (MachinePaths satisfies this). */
@@ -28,13 +29,13 @@ export interface AgentStatus {
   pid?: number;
   /** One line for humans: the link state, or what is stale. */
   detail?: string;
-  link?: AgentState;
+  /** What the agent last wrote about itself (link state, ports), not only its link. */
+  report?: AgentState;
 }
 
 export interface StartAgentOptions {
+  /** How long startAgent waits for the connection (30 s). */
   timeoutMs?: number;
-  /** Polled while waiting: a guest-side failure ends the wait early with its error. */
-  failed?: () => SkiffError | undefined;
   /** The compiled agent entry; defaults to main.js beside this file. */
   entry?: string;
   /** Extra node flags for the agent process (profiling, benchmarks). */
@@ -73,19 +74,19 @@ export async function agentStatus(paths: AgentPaths): Promise<AgentStatus> {
 async function probeAgent(paths: AgentPaths): Promise<AgentStatus> {
   const specPath = specPathOf(paths);
   const pid = await readPidFile(paths.agentPid);
-  const link = await readAgentState(paths.agentState);
+  const report = await readAgentState(paths.agentState);
   const ours = pid !== undefined && pidAlive(pid) && (await isAgentProcess(pid, specPath));
   if (ours && (await socketAnswers(paths.dockerSocket))) {
-    const detail = link ? link.state + (link.state !== 'connected' && link.lastError ? `: ${link.lastError}` : '') : undefined;
-    return { state: 'running', pid, ...(detail ? { detail } : {}), ...(link ? { link } : {}) };
+    const detail = report ? report.state + (report.state !== 'connected' && report.lastError ? `: ${report.lastError}` : '') : undefined;
+    return { state: 'running', pid, ...(detail ? { detail } : {}), ...(report ? { report } : {}) };
   }
-  if (ours) return { state: 'stale', pid, detail: `agent ${pid} runs but its socket does not answer`, ...(link ? { link } : {}) };
+  if (ours) return { state: 'stale', pid, detail: `agent ${pid} runs but its socket does not answer`, ...(report ? { report } : {}) };
   const supervisor = await liveSupervisor(paths);
-  if (supervisor !== undefined) return { state: 'restarting', detail: `the agent died; supervisor ${supervisor} is restarting it`, ...(link ? { link } : {}) };
+  if (supervisor !== undefined) return { state: 'restarting', detail: `the agent died; supervisor ${supervisor} is restarting it`, ...(report ? { report } : {}) };
   const leftovers = [paths.agentPid, paths.dockerSocket, paths.agentState, supervisorPidPath(paths.agentPid)].filter((f) => existsSync(f));
   if (leftovers.length > 0) {
-    const why = link?.state === 'failed' && link.lastError ? `agent failed: ${link.lastError}` : `leftover files: ${leftovers.map((f) => path.basename(f)).join(', ')}`;
-    return { state: 'stale', detail: why, ...(link ? { link } : {}) };
+    const why = report?.state === 'failed' && report.lastError ? `agent failed: ${report.lastError}` : `leftover files: ${leftovers.map((f) => path.basename(f)).join(', ')}`;
+    return { state: 'stale', detail: why, ...(report ? { report } : {}) };
   }
   return { state: 'stopped' };
 }
@@ -145,17 +146,28 @@ function signal(pid: number, sig: NodeJS.Signals): void {
 }
 
 /**
- * Spawns the agent's supervisor detached (which runs the agent and restarts it
- * when it dies abnormally) and resolves with the agent's pid once its socket accepts
- * connections and its SSH link is up. An agent already running for the spec is
- * reused. On failure the agent is stopped and the error carries its last words.
+ * An agent on its way up: what a readiness wait asks while the agent connects
+ * (machine/readiness.ts waits for it beside the guest's own checks).
  */
-export async function startAgent(spec: AgentSpec, opts: StartAgentOptions = {}): Promise<number> {
-  const paths = agentPathsOf(spec);
-  const current = await agentStatus(paths);
-  if (current.state === 'running' && current.pid !== undefined && current.link?.state === 'connected') return current.pid;
-  await stopAgent(paths);
+export interface AgentLaunch {
+  /** True once it is connected and serving its socket; throws when it died or failed for good. */
+  connected(): Promise<boolean>;
+  /** The agent's pid, once connected. */
+  readonly pid: number | undefined;
+  /** The error for an agent that is still not connected at the deadline. */
+  timedOut(): Promise<SkiffError>;
+  /** Ends a launch whose wait failed; a failed agent's state file stays so `skiff status` can say why. */
+  abandon(): Promise<void>;
+}
 
+/**
+ * Spawns the agent's supervisor detached (which runs the agent and restarts it
+ * when it dies abnormally) and returns at once: the agent retries its connection
+ * itself, so it is started before sshd listens. The caller has stopped any
+ * previous agent (stopAgent), which it may need gone earlier than this.
+ */
+export async function launchAgent(spec: AgentSpec, opts: StartAgentOptions = {}): Promise<AgentLaunch> {
+  const paths = agentPathsOf(spec);
   const specPath = agentSpecPath(spec);
   await mkdir(path.dirname(specPath), { recursive: true, mode: 0o700 });
   await writeFileAtomic(specPath, JSON.stringify(spec, null, 2) + '\n', { mode: 0o600 });
@@ -181,36 +193,65 @@ export async function startAgent(spec: AgentSpec, opts: StartAgentOptions = {}):
   }
   child.unref();
   // The supervisor's: it exits with the agent's status when the agent fails for good.
-  const pid = child.pid;
+  const supervisor = child.pid;
 
-  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
-  try {
-    for (;;) {
+  let agentPid: number | undefined;
+  return {
+    get pid() {
+      return agentPid;
+    },
+    async connected() {
       if (exitCode !== undefined) throw await agentDied(spec, exitCode ?? 1);
-      const guest = opts.failed?.();
-      if (guest) throw guest;
       const state = await readAgentState(spec.statePath);
-      const agentPid = await readPidFile(spec.pidPath);
-      if (agentPid !== undefined && state?.pid === agentPid && state.state === 'connected' && pidAlive(agentPid) && (await socketAnswers(spec.socketPath))) {
-        return agentPid;
+      const pid = await readPidFile(spec.pidPath);
+      if (pid !== undefined && state?.pid === pid && state.state === 'connected' && pidAlive(pid) && (await socketAnswers(spec.socketPath))) {
+        agentPid = pid;
+        return true;
       }
       if (state?.state === 'failed') throw await agentDied(spec, exitCode ?? 1);
-      if (Date.now() > deadline) {
-        const why = state?.lastError ? `: ${state.lastError}` : '';
-        throw new SkiffError('agent-timeout', `the agent of machine "${spec.machine}" could not connect to the guest in time${why}`, {
-          hint: `see the agent log ${spec.logPath}`,
-          exitCode: ExitCode.network,
-        });
-      }
-      await sleep(100);
-    }
+      return false;
+    },
+    timedOut: () => agentTimedOut(spec),
+    async abandon() {
+      if ((await readAgentState(spec.statePath))?.state === 'failed') {
+        if (exitCode === undefined) signal(supervisor, 'SIGTERM');
+      } else await stopAgent(paths);
+    },
+  };
+}
+
+/**
+ * Launches the agent and resolves with its pid once its socket accepts
+ * connections and its SSH link is up. An agent already running for the spec is
+ * reused. On failure the agent is stopped and the error carries its last words.
+ * (`skiff start` waits through machine/readiness.ts instead, beside the guest.)
+ */
+export async function startAgent(spec: AgentSpec, opts: StartAgentOptions = {}): Promise<number> {
+  const current = await agentStatus(agentPathsOf(spec));
+  if (current.state === 'running' && current.pid !== undefined && current.report?.state === 'connected') return current.pid;
+  await stopAgent(agentPathsOf(spec));
+  const launch = await launchAgent(spec, opts);
+  try {
+    await waitFor([agentRequirement(launch)], { deadline: Date.now() + (opts.timeoutMs ?? 30_000) });
   } catch (e) {
-    // A failed agent's state file stays so `skiff status` can say why; anything else is cleaned up.
-    if ((await readAgentState(spec.statePath))?.state === 'failed') {
-      if (exitCode === undefined) signal(pid, 'SIGTERM');
-    } else await stopAgent(paths);
+    await launch.abandon();
     throw e;
   }
+  return launch.pid!;
+}
+
+/** The agent connected and serving, as one requirement of a readiness wait. */
+export function agentRequirement(launch: AgentLaunch): Requirement {
+  return { met: () => launch.connected(), timedOut: () => launch.timedOut(), pollMs: 100 };
+}
+
+async function agentTimedOut(spec: AgentSpec): Promise<SkiffError> {
+  const state = await readAgentState(spec.statePath);
+  const why = state?.lastError ? `: ${state.lastError}` : '';
+  return new SkiffError('agent-timeout', `the agent of machine "${spec.machine}" could not connect to the guest in time${why}`, {
+    hint: `see the agent log ${spec.logPath}`,
+    exitCode: ExitCode.network,
+  });
 }
 
 async function agentDied(spec: AgentSpec, code: number): Promise<SkiffError> {

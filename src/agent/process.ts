@@ -12,7 +12,3 @@ export async function isAgentProcess(pid: number, specPath: string): Promise<boo
   const cmd = await processCommandLine(pid);
   return cmd !== undefined && cmd.includes('agent/main.js') && cmd.includes(specPath) && !cmd.includes(SUPERVISOR_NAME);
 }
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}

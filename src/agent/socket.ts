@@ -2,7 +2,7 @@ import net from 'node:net';
 import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { ExitCode, SkiffError } from '../errors.js';
-import { checkRuntimeParents } from '../util/runtime-dir.js';
+import { checkRuntimeParents } from '../layout/runtime-dir.js';
 
 /** True when something accepts connections on the unix socket `file`. */
 export function socketAnswers(file: string, timeoutMs = 1_000): Promise<boolean> {

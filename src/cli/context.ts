@@ -1,5 +1,5 @@
 import { createOutput, reportError, type Output } from '../ui/output.js';
-import { skiffHome, validateMachineName } from '../machine/paths.js';
+import { skiffHome, validateMachineName } from '../layout/paths.js';
 
 /** The options every command takes. */
 export interface GlobalArgs {
@@ -34,4 +34,4 @@ export function action<A extends GlobalArgs>(fn: (argv: A, ctx: CommandContext) 
   };
 }
 
-export { machineFlag } from '../machine/paths.js';
+export { machineFlag } from '../layout/paths.js';

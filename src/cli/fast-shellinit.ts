@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { machineFlag, skiffHome, validateMachineName } from '../machine/paths.js';
+import { machineFlag, skiffHome, validateMachineName } from '../layout/paths.js';
 import { shellinit } from '../shell/shellinit.js';
 import { reportError } from '../ui/output.js';
 

@@ -1,11 +1,10 @@
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { isAgentProcess, pidAlive } from '../agent/process.js';
-import { agentSpecPath } from '../agent/spec-path.js';
+import { liveAgentEndpoint } from '../agent/serving.js';
 import { enginePing } from '../machine/engine.js';
-import { machinePaths, skiffHome, validateMachineName } from '../machine/paths.js';
+import type { StartResult } from '../machine/start.js';
+import { machinePaths, skiffHome, validateMachineName } from '../layout/paths.js';
 import { contextName } from '../shell/docker-context.js';
+import { startResultJson } from './start-result.js';
 
 /**
  * `skiff start` on a machine that already runs is the common case (scripts and
@@ -38,25 +37,14 @@ export async function tryFastStart(args: string[]): Promise<boolean> {
   } catch {
     return false;
   }
-  const specFile = agentSpecPath({ pidPath: paths.agentPid });
   try {
-    const pid = Number((await readFile(paths.agentPid, 'utf8')).trim());
-    if (!pidAlive(pid) || !(await isAgentProcess(pid, specFile))) return false;
+    const ssh = await liveAgentEndpoint(paths);
+    if (!ssh) return false;
     if (!(await enginePing(paths.dockerSocket, 1000))) return false;
-    const spec = JSON.parse(await readFile(specFile, 'utf8')) as { sshHost: string; sshPort: number };
     const ms = Math.round(performance.now() - t0);
     if (values.json) {
-      const result = {
-        name: paths.name,
-        alreadyRunning: true,
-        socket: paths.dockerSocket,
-        dockerHost: `unix://${paths.dockerSocket}`,
-        context: contextName(paths.name),
-        ssh: { host: spec.sshHost, port: spec.sshPort },
-        timings: [{ stage: 'total', ms }],
-        sharesNotMounted: [],
-      };
-      process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+      const r: StartResult = { alreadyRunning: true, socket: paths.dockerSocket, ssh, timings: [], context: contextName(paths.name), sharesNotMounted: [] };
+      process.stdout.write(JSON.stringify(startResultJson(paths.name, r, [{ stage: 'total', ms }]), null, 2) + '\n');
     } else {
       if (process.stderr.isTTY) process.stderr.write(`Machine "${paths.name}" is already running\n`);
       if (values.timings) process.stdout.write(`${'total'.padEnd(10)} ${(ms / 1000).toFixed(2)} s\n`);

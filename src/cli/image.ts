@@ -1,5 +1,5 @@
 import type { MachineConfig } from '../machine/config.js';
-import { cacheDir } from '../machine/paths.js';
+import { cacheDir } from '../layout/paths.js';
 import { releaseImage } from '../image/release.js';
 import { defaultRepoIsoDir, ImageStore, type ResolvedImage } from '../image/store.js';
 import { createDownloadProgress } from '../ui/progress-bar.js';

@@ -1,8 +1,9 @@
-import type { MachinePaths } from '../machine/paths.js';
+import type { Arch } from '../arch.js';
+import type { MachinePaths } from '../layout/paths.js';
 import type { SshEndpoint } from '../ssh/connect.js';
 
 export type DriverName = 'qemu' | 'virtualbox';
-export type Arch = 'x86_64' | 'aarch64';
+export type { Arch };
 
 /** What a hypervisor says of a VM, folded to the states skiff acts on. */
 export type VmState = 'not-created' | 'stopped' | 'starting' | 'running' | 'stopping' | 'paused' | 'error';
@@ -58,6 +59,13 @@ export type UdpForwarding = { kind: 'qemu'; qmpSocket: string; netdev: string } 
 export type PauseControl =
   | { kind: 'qemu'; qmpSocket: string; dataDisk: string }
   | { kind: 'virtualbox'; vboxManage: string; vm: string; dataDisk: string };
+
+/**
+ * Why a VM is paused. host-disk-full: resumes once there is space; host-disk-error:
+ * a read or write of the data disk failed on the host for another reason; paused:
+ * by the hypervisor's user or another tool (QMP stop, VBoxManage controlvm pause).
+ */
+export type PauseReason = 'host-disk-full' | 'host-disk-error' | 'paused';
 
 export interface DriverInfo {
   /** e.g. "kvm", "tcg", "hvf", "VT-x". */

@@ -8,16 +8,11 @@
  */
 import { statfs } from 'node:fs/promises';
 import path from 'node:path';
-import type { PauseControl } from './driver.js';
+import type { PauseControl, PauseReason } from './driver.js';
 
-export type PauseReason = 'host-disk-full' | 'host-disk-error' | 'paused';
+export type { PauseReason };
 
 export interface PauseCause {
-  /**
-   * host-disk-full: resumes once there is space; host-disk-error: a read or write
-   * of the data disk failed on the host for another reason; paused: by the
-   * hypervisor's user or another tool (QMP stop, VBoxManage controlvm pause).
-   */
   reason: PauseReason;
   /** One line for the user: what happened and what to do. */
   detail: string;

@@ -10,7 +10,8 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { ExitCode, SkiffError } from '../errors.js';
 import { readTextIfExists } from '../util/exists.js';
-import { imageFileName, type GuestArch } from './names.js';
+import type { Arch } from '../arch.js';
+import { imageFileName } from './names.js';
 
 export const RELEASE_BASE_URL = 'https://github.com/skiff-vm/skiff/releases/download';
 /** Where mirrors (and the release rehearsal) serve the same layout: BASE/vVERSION/skiff-ARCH.iso. */
@@ -33,7 +34,7 @@ const PACKAGE_FILE = new URL('../../package.json', import.meta.url);
  * The release image for `arch`, or undefined when this skiff carries no pins
  * (a source checkout: its images are built with `npm run iso`).
  */
-export async function releaseImage(arch: GuestArch, env: NodeJS.ProcessEnv = process.env): Promise<ReleaseImage | undefined> {
+export async function releaseImage(arch: Arch, env: NodeJS.ProcessEnv = process.env): Promise<ReleaseImage | undefined> {
   const pins = await readPins();
   if (pins === undefined) return undefined;
   const name = imageFileName(arch);

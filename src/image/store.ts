@@ -1,7 +1,6 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import lockfile from 'proper-lockfile';
 import { ExitCode, SkiffError } from '../errors.js';
 import { ImageCache } from './cache.js';
 import { checksumMismatch, findInSha256Sums, parseChecksumArg, sha256File } from './checksum.js';
@@ -9,9 +8,11 @@ import { downloadResumable, fetchText, type NetworkOptions } from './download.js
 import { cacheWriteError } from './fs-errors.js';
 import { assertIsoSignature } from './iso-signature.js';
 import { assertReadableFile, sumsBeside } from './local.js';
-import { imageFileName, type GuestArch } from './names.js';
+import type { Arch } from '../arch.js';
+import { imageFileName } from './names.js';
 import { ProgressMeter, type ProgressListener } from './progress.js';
 import type { ReleaseImage } from './release.js';
+import { withFileLock } from '../util/file-lock.js';
 
 export interface ResolvedImage {
   /** The image file inside the cache (sha256/HEX/NAME); stays valid whatever happens to the source. */
@@ -28,7 +29,7 @@ export interface ImageStoreOptions {
   repoIsoDir?: string;
   /** This skiff version's published image and its pinned checksum; undefined in a source checkout. Asked only when needed. */
   release?: () => Promise<ReleaseImage | undefined>;
-  arch: GuestArch;
+  arch: Arch;
   onProgress?: ProgressListener;
   signal?: AbortSignal;
   /** Where SKIFF_ISO_URL is read from (process.env unless given). */
@@ -206,8 +207,7 @@ export class ImageStore {
     if (cached) return { ...cached, sha256: expected, source: url };
 
     const part = this.cache.partialPath(expected);
-    const release = await this.lockPartial(part);
-    try {
+    return this.withPartialLock(part, async () => {
       // Another skiff may have finished this very download while we waited for the lock.
       const done = await this.cache.lookup(expected, this.fileName);
       if (done) return { ...done, sha256: expected, source: url };
@@ -226,9 +226,7 @@ export class ImageStore {
       const dest = await this.cache.install(part, expected, this.fileName);
       const entry = await this.cache.lookup(expected, this.fileName);
       return { path: dest, sha256: expected, source: url, size: entry?.size ?? 0 };
-    } finally {
-      await release().catch(() => undefined);
-    }
+    });
   }
 
   /** The checksum from the SHA256SUMS in the same directory as the URL. */
@@ -250,18 +248,22 @@ export class ImageStore {
     return listed;
   }
 
-  private async lockPartial(part: string): Promise<() => Promise<void>> {
+  /** One writer per partial download; another skiff downloading the same image is waited for (it may take minutes). */
+  private async withPartialLock<T>(part: string, fn: () => Promise<T>): Promise<T> {
+    let locked = false;
     try {
-      return await lockfile.lock(part, {
-        realpath: false,
-        lockfilePath: `${part}.lock`,
-        // Another skiff downloading the same image: wait for it (it may take minutes).
-        retries: { retries: 1000, minTimeout: 200, maxTimeout: 2000 },
-        // A lost lock only means two writers might meet; the checksum still guards the result.
-        onCompromised: () => undefined,
-      });
+      return await withFileLock(
+        `${part}.lock`,
+        'this image download',
+        () => {
+          locked = true;
+          return fn();
+        },
+        { waitMs: 30 * 60_000 },
+      );
     } catch (e) {
-      throw cacheWriteError(e, this.opts.cacheDir, true);
+      // Only taking the lock is a cache write of ours; what fn throws is already its own error.
+      throw locked ? e : cacheWriteError(e, this.opts.cacheDir, true);
     }
   }
 

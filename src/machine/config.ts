@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { ARCHES, hostArch, type Arch } from '../arch.js';
 import { ExitCode, SkiffError } from '../errors.js';
 import { intnetField, ipv4Field, mcastGroupField, networkNameField, portField } from '../network/fields.js';
 import { describeZodError, parseYamlFile, writeYamlFile } from '../util/yaml-file.js';
@@ -8,7 +9,6 @@ import { defaultShares, shareCharacterProblem } from './shares.js';
 import { parseSizeMiB } from './size.js';
 
 export const DRIVERS = ['qemu', 'virtualbox'] as const;
-export const ARCHES = ['x86_64', 'aarch64'] as const;
 
 const sharePath = z
   .string()
@@ -83,12 +83,8 @@ export function hostIs32Bit(arch: string = process.arch): boolean {
 }
 const MAX_MEMORY_32BIT_MIB = 2047;
 
-export function hostArch(): (typeof ARCHES)[number] {
-  return process.arch === 'arm64' ? 'aarch64' : 'x86_64';
-}
-
 export function defaultSettings(home: string | undefined): Required<Pick<UserSettings, 'driver' | 'cpus' | 'memory' | 'disk'>> & {
-  arch: (typeof ARCHES)[number];
+  arch: Arch;
   shares: Array<z.infer<typeof ShareSchema>>;
 } {
   return {

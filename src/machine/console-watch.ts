@@ -22,23 +22,19 @@ export function parseMarker(line: string): ConsoleMarker | undefined {
 }
 
 /**
- * Follows the console log as the guest writes it and reports markers. Polling a
- * file is portable (QEMU and VirtualBox both just append to it) and cheap at 100 ms.
- * It starts at the end of whatever the file holds now, so a marker of the previous
- * boot (an old SKIFF-ERROR) is never taken for this one's; a file replaced (new
- * inode) or truncated by the hypervisor is read from its start.
+ * Reads the markers the guest has written to its console log since the last
+ * read. Reading a file is portable (QEMU and VirtualBox both just append to it);
+ * the readiness loop reads it on each of its turns. The first read, at open,
+ * skips whatever the file holds then, so a marker of the previous boot (an old
+ * SKIFF-ERROR) is never taken for this one's; a file replaced (new inode) or
+ * truncated by the hypervisor is read from its start.
  */
-export function watchConsole(
-  file: string,
-  onMarker: (m: ConsoleMarker) => void,
-  intervalMs = 100,
-): { stop(): void; /** Resolves once the file's current end is known. */ ready: Promise<void> } {
+export async function followConsole(file: string): Promise<{ read(): Promise<ConsoleMarker[]> }> {
   let offset: number | undefined;
   let inode: number | undefined;
   let partial = '';
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  const tick = async () => {
+  const read = async (): Promise<ConsoleMarker[]> => {
+    const markers: ConsoleMarker[] = [];
     try {
       const fh = await open(file, 'r');
       try {
@@ -54,7 +50,7 @@ export function watchConsole(
           partial = lines.pop() ?? '';
           for (const line of lines) {
             const m = parseMarker(line);
-            if (m) onMarker(m);
+            if (m) markers.push(m);
           }
         }
       } finally {
@@ -64,14 +60,8 @@ export function watchConsole(
       // Not there yet: the hypervisor creates it as it boots.
       if (offset === undefined) offset = 0;
     }
-    if (!stopped) timer = setTimeout(tick, intervalMs);
+    return markers;
   };
-  const ready = tick();
-  return {
-    ready,
-    stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-    },
-  };
+  await read();
+  return { read };
 }

@@ -12,7 +12,7 @@ import {
 } from './config.js';
 import { withMachineLock } from './lock.js';
 import { Machine, userHome } from './machine.js';
-import { machineFlag, machinePaths, machinesDir, type MachinePaths } from './paths.js';
+import { machineFlag, machinePaths, machinesDir, type MachinePaths } from '../layout/paths.js';
 import { checkShareHostPaths, resolveShares } from './shares.js';
 import { exists } from '../util/exists.js';
 import { joinNetwork, leaveNetworks } from '../network/membership.js';
@@ -26,6 +26,18 @@ export interface InitRequest {
   resolveImage(source: { iso?: string; checksum?: string; arch: MachineConfig['arch'] }): Promise<ResolvedImage>;
 }
 
+
+/**
+ * The one creation policy of the commands that start machines (`start`,
+ * `swarm up`): a machine that does not exist yet is created; one that exists is
+ * used as it is, and the settings for a new one are not even read (`request` is
+ * called only to create). A second caller that waited for the first finds it made.
+ */
+export async function findOrCreate(home: string, name: string, request: () => Promise<InitRequest>): Promise<{ machine: Machine; created: boolean }> {
+  const found = await Machine.find(home, name);
+  if (found) return { machine: found, created: false };
+  return { machine: await initMachine(await request(), { orLoad: true }), created: true };
+}
 
 /** Builds the full config from defaults and what the user gave, checking every value. */
 export function buildConfig(name: string, settings: UserSettings, image: ResolvedImage | undefined): Omit<MachineConfig, 'image'> & { image?: MachineConfig['image'] } {

@@ -4,7 +4,7 @@ import { errorMessage } from '../errors.js';
 import type { PauseReason } from '../drivers/pause.js';
 import { Machine } from './machine.js';
 import { pausedBecause } from './status.js';
-import { machinesDir } from './paths.js';
+import { machinesDir } from '../layout/paths.js';
 
 export interface ListEntry {
   name: string;

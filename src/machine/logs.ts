@@ -1,5 +1,6 @@
 import { open } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
+import { sleep } from '../util/wait.js';
 
 export interface LogFile {
   label: string;
@@ -62,7 +63,7 @@ export function flushPartial(files: LogFile[], positions: LogPosition[], out: Wr
 /** Polls the files and prints what they gain, until the process is interrupted. */
 export async function followFiles(files: LogFile[], positions: LogPosition[], labelled: boolean, out: Writable): Promise<never> {
   for (;;) {
-    await new Promise((r) => setTimeout(r, 250));
+    await sleep(250);
     for (let i = 0; i < files.length; i++) {
       const p = positions[i]!;
       p.offset = await copyFrom(files[i]!, p.offset, labelled, out, p.carry);

@@ -2,7 +2,7 @@ import os from 'node:os';
 import type { Driver, MachineSpec, Share } from '../drivers/driver.js';
 import { loadDriver } from '../drivers/index.js';
 import { loadMachineConfig, type MachineConfig } from './config.js';
-import { machinePaths, machinesDir, type MachinePaths } from './paths.js';
+import { machinePaths, machinesDir, type MachinePaths } from '../layout/paths.js';
 import { withMachineLock, type LockOptions } from './lock.js';
 
 /** One machine: its paths, its config and the driver that runs it. */
@@ -18,6 +18,16 @@ export class Machine {
     const paths = machinePaths(home, name);
     const config = await loadMachineConfig(paths.config, name);
     return Machine.fromConfig(home, paths, config);
+  }
+
+  /** The machine, or undefined when it does not exist (no config: never made, or an interrupted init). */
+  static async find(home: string, name: string): Promise<Machine | undefined> {
+    try {
+      return await Machine.load(home, name);
+    } catch (e) {
+      if ((e as { code?: string }).code === 'no-machine') return undefined;
+      throw e;
+    }
   }
 
   static async fromConfig(home: string, paths: MachinePaths, config: MachineConfig): Promise<Machine> {

@@ -2,9 +2,9 @@ import path from 'node:path';
 import type { VmState } from '../drivers/driver.js';
 import { hostFreeBytes, mib, pauseCause, RESUME_MIN_FREE_BYTES, resumeVm } from '../drivers/pause.js';
 import { ExitCode, SkiffError } from '../errors.js';
-import type { StageReporter } from '../ui/stages.js';
-import { waitUntil } from '../util/wait-until.js';
-import { enginePing } from './engine.js';
+import type { Progress } from '../progress.js';
+import { waitUntil } from '../util/wait.js';
+import { serving } from './readiness.js';
 import type { Machine } from './machine.js';
 
 /** How long a resumed VM's agent gets to reconnect by itself before `start` replaces it. */
@@ -16,7 +16,7 @@ const RECONNECT_MS = 8_000;
  * there is space, or it would pause again on its first write. Returns the state
  * after, so start goes on as for a running machine.
  */
-export async function resumePaused(m: Machine, ui: StageReporter): Promise<VmState> {
+export async function resumePaused(m: Machine, ui: Progress): Promise<VmState> {
   const ctl = m.driver.pauseControl();
   if (!ctl) return m.driver.state();
   const cause = await pauseCause(ctl);
@@ -32,6 +32,6 @@ export async function resumePaused(m: Machine, ui: StageReporter): Promise<VmSta
   ui.stage('resume', 'resuming the paused VM');
   await resumeVm(ctl);
   // The agent's link notices the guest again within its probe interval: no need to restart it.
-  await waitUntil(() => enginePing(m.paths.dockerSocket, 1_000), { timeoutMs: RECONNECT_MS, intervalMs: 200 });
+  await waitUntil(() => serving(m), { timeoutMs: RECONNECT_MS, intervalMs: 200 });
   return m.driver.state();
 }

@@ -2,9 +2,16 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ExitCode, SkiffError } from '../errors.js';
 import type { DriverName } from '../drivers/driver.js';
-import type { MachineConfig, UserSettings } from './config.js';
 
-type ShareEntry = MachineConfig['shares'][number];
+/** One host folder seen in the guest (config.ts's ShareSchema has the same shape). */
+export interface ShareEntry {
+  hostPath: string;
+  guestPath: string;
+  readOnly: boolean;
+}
+
+/** What a user may give: objects (YAML) or "HOST[:GUEST][:ro]" strings (flags); false for none. */
+export type ShareSettings = Array<string | ShareEntry> | false;
 
 /**
  * Guest paths a share must not cover: the guest's own system and state (root's
@@ -79,7 +86,7 @@ export function shareCharacterProblem(p: string): string | undefined {
  * `false` means none. Relative host paths are not accepted: the guest mounts
  * them at boot, long after the shell that named them is gone.
  */
-export function resolveShares(input: UserSettings['shares'], defaults: ShareEntry[]): ShareEntry[] {
+export function resolveShares(input: ShareSettings | undefined, defaults: ShareEntry[]): ShareEntry[] {
   if (input === undefined) return defaults;
   if (input === false) return [];
   const seen = new Map<string, string>();

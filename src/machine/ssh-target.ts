@@ -2,7 +2,7 @@ import { ExitCode, SkiffError } from '../errors.js';
 import type { SshEndpoint } from '../drivers/driver.js';
 import { loadSshTarget, type SshTarget } from '../ssh/connect.js';
 import type { Machine } from './machine.js';
-import { machineFlag } from './paths.js';
+import { machineFlag } from '../layout/paths.js';
 
 /** The guest's root login: the forwarded port, the machine's key, the host key pinned at init. */
 export function machineSshTarget(m: Machine, endpoint: SshEndpoint): Promise<SshTarget> {

@@ -74,7 +74,7 @@ export async function machineStatus(m: Machine): Promise<MachineStatus> {
     ...(ssh ? { ssh } : {}),
     agent: { state: agent.state, ...(agent.detail ? { detail: agent.detail } : {}) },
     ...(engine ? { engine } : {}),
-    ...(agent.state === 'running' && agent.link?.ports ? { ports: agent.link.ports } : {}),
+    ...(agent.state === 'running' && agent.report?.ports ? { ports: agent.report.ports } : {}),
   };
 }
 

@@ -2,7 +2,7 @@ import { stopAgent } from '../agent/control.js';
 import { pauseCause, resumeVm } from '../drivers/pause.js';
 import { ExitCode, SkiffError } from '../errors.js';
 import type { Machine } from './machine.js';
-import { machineFlag } from './paths.js';
+import { machineFlag } from '../layout/paths.js';
 
 export interface StopResult {
   wasRunning: boolean;

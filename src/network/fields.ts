@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { validateMachineName } from '../machine/paths.js';
+import { validateMachineName } from '../layout/paths.js';
 
 /**
  * The fields of a network as the files (networks/NAME.yaml, a machine's config)

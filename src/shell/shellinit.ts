@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { ExitCode, SkiffError } from '../errors.js';
-import { machineFlag, machinePaths } from '../machine/paths.js';
+import { machineFlag, machinePaths } from '../layout/paths.js';
 import { detectShell, dockerEnv, dockerEnvUnset, renderEnv, SHELLS, usageComment, type ShellName } from './formats.js';
 
 export interface ShellinitRequest {

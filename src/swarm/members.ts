@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { ExitCode, SkiffError } from '../errors.js';
 import { Machine } from '../machine/machine.js';
-import { machinesDir, validateMachineName } from '../machine/paths.js';
+import { machinesDir, validateMachineName } from '../layout/paths.js';
 import { listNetworks, loadNetwork, validateNetworkName } from '../network/store.js';
 
 export const MAX_NODES = 16;
@@ -57,12 +57,9 @@ export async function swarmMachines(home: string, swarm: string): Promise<Machin
   const names = Object.keys(net.members).sort((a, b) => nodeNumber(swarm, a) - nodeNumber(swarm, b) || a.localeCompare(b));
   const machines: Machine[] = [];
   for (const n of names) {
-    try {
-      machines.push(await Machine.load(home, n));
-    } catch (e) {
-      // An address held by an interrupted init: no machine behind it.
-      if ((e as { code?: string }).code !== 'no-machine') throw e;
-    }
+    // None behind an address held by an interrupted init.
+    const m = await Machine.find(home, n);
+    if (m) machines.push(m);
   }
   return machines;
 }

@@ -1,4 +1,5 @@
 import { ExitCode, SkiffError } from '../errors.js';
+import { sleep as defaultSleep } from '../util/wait.js';
 
 /** What the engines say about the swarm, reduced to what `swarm up` and `status` act on. */
 
@@ -150,7 +151,7 @@ export async function waitWhilePending(
   first: LocalSwarm[],
   timeoutMs: number,
   onWait: (locals: LocalSwarm[]) => void,
-  sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+  sleep: (ms: number) => Promise<void> = defaultSleep,
   now: () => number = Date.now,
 ): Promise<LocalSwarm[]> {
   let locals = first;

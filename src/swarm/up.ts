@@ -1,19 +1,19 @@
-import { agentStatus } from '../agent/control.js';
 import type { VmState } from '../drivers/driver.js';
 import { ExitCode, SkiffError } from '../errors.js';
 import type { ResolvedImage } from '../image/store.js';
 import type { MachineConfig, UserSettings } from '../machine/config.js';
-import { enginePing } from '../machine/engine.js';
-import { initMachine } from '../machine/init.js';
+import { findOrCreate } from '../machine/init.js';
 import { Machine } from '../machine/machine.js';
+import { serving } from '../machine/readiness.js';
 import { startMachine } from '../machine/start.js';
 import { validateNetworkName } from '../network/store.js';
-import { StageReporter } from '../ui/stages.js';
+import { silentProgress } from '../progress.js';
 import { converge, localSwarm, managerNodes } from './converge.js';
 import { withSwarmLock } from './lock.js';
 import { existingNodeCount, nodeCountFor, nodeNames } from './members.js';
 import type { LocalSwarm, SwarmNode, SwarmStep } from './model.js';
 import { readSwarm, statusOf, type SwarmStatus } from './status.js';
+import { sleep } from '../util/wait.js';
 
 export interface SwarmUpRequest {
   home: string;
@@ -52,7 +52,7 @@ export async function swarmUp(req: SwarmUpRequest): Promise<SwarmUpResult> {
     });
   }
   const names = nodeNames(req.swarm, nodeCountFor(req.swarm, req.nodes, await existingNodeCount(req.home, req.swarm)));
-  const existing = await Promise.all(names.map((n) => loadIfExists(req.home, n)));
+  const existing = await Promise.all(names.map((n) => Machine.find(req.home, n)));
   // Every name is checked before anything is created: a refusal leaves nothing half-made.
   for (const [i, m] of existing.entries()) {
     if (m && m.config.network?.name !== req.swarm) {
@@ -67,21 +67,22 @@ export async function swarmUp(req: SwarmUpRequest): Promise<SwarmUpResult> {
   const created: string[] = [];
   const machines: Machine[] = [];
   for (const [i, name] of names.entries()) {
-    let m = existing[i];
-    if (!m) {
-      req.progress(`creating machine ${name}`);
-      m = await initMachine({ home: req.home, name, settings: { ...req.settings, network: req.swarm }, resolveImage: req.resolveImage }, { orLoad: true });
-      created.push(name);
-    }
+    const m =
+      existing[i] ??
+      (await findOrCreate(req.home, name, async () => {
+        req.progress(`creating machine ${name}`);
+        created.push(name);
+        return { home: req.home, name, settings: { ...req.settings, network: req.swarm }, resolveImage: req.resolveImage };
+      })).machine;
     machines.push(m);
   }
 
   // One look per machine (VM state, agent, engine ping); only the others go through start.
-  const looks = await Promise.all(machines.map(serving));
+  const looks = await Promise.all(machines.map(look));
   const notServing = machines.filter((_, i) => !looks[i]!.serving);
   const started = machines.filter((_, i) => looks[i]!.vm !== 'running').map((m) => m.name);
   if (started.length) req.progress(`starting ${started.join(', ')}`);
-  await Promise.all(notServing.map(async (m) => startMachine(m, await StageReporter.create(false, false))));
+  await Promise.all(notServing.map((m) => startMachine(m, silentProgress())));
 
   const [manager, ...workers] = machines as [Machine, ...Machine[]];
   const { steps, unchanged } = await withSwarmLock(
@@ -100,21 +101,10 @@ export async function swarmUp(req: SwarmUpRequest): Promise<SwarmUpResult> {
   return { created, started, steps, alreadyUp, status: statusOf(req.swarm, machines, reading) };
 }
 
-async function loadIfExists(home: string, name: string): Promise<Machine | undefined> {
-  try {
-    return await Machine.load(home, name);
-  } catch (e) {
-    if ((e as { code?: string }).code === 'no-machine') return undefined;
-    throw e;
-  }
-}
-
 /** Running with a live agent and an engine that answers: nothing for start to do. */
-async function serving(m: Machine): Promise<{ vm: VmState; serving: boolean }> {
+async function look(m: Machine): Promise<{ vm: VmState; serving: boolean }> {
   const vm = await m.driver.state();
-  if (vm !== 'running') return { vm, serving: false };
-  const agent = await agentStatus(m.paths);
-  return { vm, serving: agent.state === 'running' && (await enginePing(m.paths.dockerSocket)) };
+  return { vm, serving: vm === 'running' && (await serving(m)) };
 }
 
 /**
@@ -145,7 +135,7 @@ async function waitReady(
     }
     if (!said) progress(`waiting for ${notReady.join(', ')} to be Ready`);
     said = true;
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     nodes = undefined;
   }
 }

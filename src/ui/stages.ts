@@ -1,4 +1,5 @@
 import type { Ora } from 'ora';
+import type { Progress, StageTiming } from '../progress.js';
 
 type OraFactory = typeof import('ora').default;
 
@@ -6,10 +7,10 @@ type OraFactory = typeof import('ora').default;
  * A spinner that walks through named stages and remembers how long each took,
  * for `start --timings`. Silent (but still timing) when not interactive.
  */
-export class StageReporter {
+export class StageReporter implements Progress {
   private spinner: Ora | undefined;
   private current: { name: string; at: number } | undefined;
-  readonly timings: Array<{ stage: string; ms: number }> = [];
+  readonly timings: StageTiming[] = [];
   private readonly t0 = performance.now();
 
   private constructor(

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { ExitCode, SkiffError } from '../errors.js';
+import { sleep } from './wait.js';
 
 export interface LockOptions {
   /** How long to wait for another skiff command holding the lock (e.g. a `start` mid-boot). */
@@ -49,7 +50,7 @@ export async function withFileLock<T>(lockfilePath: string, what: string, fn: ()
         waited = true;
         opts.onWait?.();
       }
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
   }
   try {

@@ -2,7 +2,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } fro
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkRuntimeParents } from '../../src/util/runtime-dir.js';
+import { checkRuntimeParents } from '../../src/layout/runtime-dir.js';
 
 /**
  * The sockets' runtime dir often sits in a shared /tmp: a parent another user made

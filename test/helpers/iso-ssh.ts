@@ -1,6 +1,6 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
-import { waitUntil } from '../../src/util/wait-until.js';
+import { waitUntil } from '../../src/util/wait.js';
 
 export interface SshResult {
   code: number;

@@ -4,7 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '../../src/util/free-port.js';
-import { waitUntil } from '../../src/util/wait-until.js';
+import { waitUntil } from '../../src/util/wait.js';
 
 const execFileP = promisify(execFile);
 

@@ -224,7 +224,7 @@ describe('corrupt config and state files', () => {
   it('garbage in the run state, pid and agent files is a stale leftover: status says stopped, stop signals nobody', async () => {
     writeFileSync(config, goodConfig);
     process.env.SKIFF_RUNTIME_DIR = runtime;
-    const { machinePaths } = await import('../../src/machine/paths.js');
+    const { machinePaths } = await import('../../src/layout/paths.js');
     const { supervisorPidPath } = await import('../../src/agent/supervisor.js');
     const p = machinePaths(chome, 'broken');
     delete process.env.SKIFF_RUNTIME_DIR;

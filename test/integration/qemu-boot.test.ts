@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QemuDriver } from '../../src/drivers/qemu/driver.js';
 import { qmpOnce } from '../../src/drivers/qemu/qmp.js';
 import type { MachineSpec } from '../../src/drivers/driver.js';
-import { machinePaths } from '../../src/machine/paths.js';
+import { machinePaths } from '../../src/layout/paths.js';
 import { writeSeed } from '../../src/guest/seed.js';
 import { generateEd25519 } from '../../src/ssh/keys.js';
 import { isProcessAlive } from '../../src/util/process-alive.js';

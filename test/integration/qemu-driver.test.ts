@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QemuDriver } from '../../src/drivers/qemu/driver.js';
 import { qmpOnce } from '../../src/drivers/qemu/qmp.js';
 import type { MachineSpec } from '../../src/drivers/driver.js';
-import { machinePaths } from '../../src/machine/paths.js';
+import { machinePaths } from '../../src/layout/paths.js';
 import { buildSeed, SEED_MAGIC } from '../../src/guest/seed.js';
 import { SkiffError } from '../../src/errors.js';
 import { isProcessAlive } from '../../src/util/process-alive.js';

@@ -1,8 +1,9 @@
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectSsh, loadSshTarget, waitForSsh, type SshConnection } from '../../src/ssh/connect.js';
+import { connectSsh, loadSshTarget, type SshConnection } from '../../src/ssh/connect.js';
 import { execCollect, execStream } from '../../src/ssh/exec.js';
 import { runSsh } from '../../src/ssh/shell.js';
+import { connectWhenUp } from '../helpers/ssh-connect.js';
 import { startSshd, type TestSshd } from '../helpers/sshd.js';
 
 let sshd: TestSshd;
@@ -10,7 +11,7 @@ let conn: SshConnection;
 
 beforeAll(async () => {
   sshd = await startSshd();
-  conn = await waitForSsh({ host: sshd.host, port: sshd.port, user: sshd.user }, sshd.keyPath, sshd.hostPubPath, { timeoutMs: 10_000 });
+  conn = await connectWhenUp({ host: sshd.host, port: sshd.port, user: sshd.user }, sshd.keyPath, sshd.hostPubPath, 10_000);
 });
 
 afterAll(async () => {
@@ -87,25 +88,6 @@ describe('connecting', () => {
     );
     expect(err).toMatchObject({ code: 'host-key-changed' });
     expect(String((err as Error).message)).toMatch(/host key changed: expected SHA256:\S+, got SHA256:\S+/);
-  });
-
-  it('waitForSsh gives up with a clear error when nothing listens', async () => {
-    const err = await waitForSsh({ host: '127.0.0.1', port: 1 }, sshd.keyPath, sshd.hostPubPath, { timeoutMs: 1_500 }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err).toMatchObject({ code: 'ssh-timeout' });
-  });
-
-  it('waitForSsh does not retry a changed host key', async () => {
-    const started = Date.now();
-    const err = await waitForSsh({ host: sshd.host, port: sshd.port, user: sshd.user }, sshd.keyPath, sshd.otherHostPubPath, { timeoutMs: 60_000 }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err).toMatchObject({ code: 'host-key-changed' });
-    // Not a timing assertion on speed, only that it did not wait out the whole minute.
-    expect(Date.now() - started).toBeLessThan(60_000);
   });
 });
 

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { saveMachineConfig, type MachineConfig } from '../../src/machine/config.js';
-import { machinePaths } from '../../src/machine/paths.js';
+import { machinePaths } from '../../src/layout/paths.js';
 import { joinNetwork } from '../../src/network/membership.js';
 import { loadNetwork } from '../../src/network/store.js';
 import { swarmRemove } from '../../src/swarm/down.js';

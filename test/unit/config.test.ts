@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadMachineConfig, MachineConfigSchema, readUserSettingsFile, saveMachineConfig, validateUserSettings, type MachineConfig } from '../../src/machine/config.js';
 import { buildConfig } from '../../src/machine/init.js';
-import { validateMachineName } from '../../src/machine/paths.js';
+import { validateMachineName } from '../../src/layout/paths.js';
 import { parseSizeMiB } from '../../src/machine/size.js';
 import { defaultShares, resolveShares } from '../../src/machine/shares.js';
 

@@ -2,7 +2,7 @@ import { appendFileSync, mkdtempSync, renameSync, rmSync, writeFileSync } from '
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseMarker, watchConsole, type ConsoleMarker } from '../../src/machine/console-watch.js';
+import { followConsole, parseMarker } from '../../src/machine/console-watch.js';
 
 describe('console markers', () => {
   it.each([
@@ -19,32 +19,21 @@ describe('console markers', () => {
   it("ignores what the file held before (a previous boot's error), then reads a rotated file from its start", async () => {
     const file = path.join(dir, 'old.log');
     writeFileSync(file, 'SKIFF-ERROR disk old failure\n');
-    const seen: ConsoleMarker[] = [];
-    const w = watchConsole(file, (m) => seen.push(m), 20);
-    try {
-      await new Promise((r) => setTimeout(r, 80));
-      renameSync(file, file + '.1'); // what the QEMU driver does at start
-      writeFileSync(file, 'SKIFF-STAGE init 0.5\n');
-      await new Promise((r) => setTimeout(r, 100));
-    } finally {
-      w.stop();
-    }
-    expect(seen).toEqual([{ kind: 'stage', name: 'init', uptime: 0.5 }]);
+    const c = await followConsole(file);
+    expect(await c.read()).toEqual([]);
+    renameSync(file, file + '.1'); // what the QEMU driver does at start
+    writeFileSync(file, 'SKIFF-STAGE init 0.5\n');
+    expect(await c.read()).toEqual([{ kind: 'stage', name: 'init', uptime: 0.5 }]);
   });
 
   it('follows a growing file, including a line written in two parts', async () => {
     const file = path.join(dir, 'console.log');
-    const seen: ConsoleMarker[] = [];
-    const w = watchConsole(file, (m) => seen.push(m), 20);
-    try {
-      await new Promise((r) => setTimeout(r, 60));
-      writeFileSync(file, 'boot\nSKIFF-STAGE init 1.0\nSKIFF-STA');
-      await new Promise((r) => setTimeout(r, 80));
-      appendFileSync(file, 'GE disk 2.0\nSKIFF-READY 3.0\n');
-      await new Promise((r) => setTimeout(r, 80));
-    } finally {
-      w.stop();
-    }
+    const c = await followConsole(file);
+    const seen = [...(await c.read())];
+    writeFileSync(file, 'boot\nSKIFF-STAGE init 1.0\nSKIFF-STA');
+    seen.push(...(await c.read()));
+    appendFileSync(file, 'GE disk 2.0\nSKIFF-READY 3.0\n');
+    seen.push(...(await c.read()));
     expect(seen.map((m) => m.kind + (m.kind === 'stage' ? ':' + m.name : ''))).toEqual(['stage:init', 'stage:disk', 'ready']);
   });
 });

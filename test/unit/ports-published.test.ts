@@ -16,7 +16,7 @@ function inspect(ports: unknown, over: Record<string, unknown> = {}): unknown {
 describe('publishedPorts', () => {
   it('forwards a tcp port once although the engine lists its v4 and v6 bindings', () => {
     const ports = publishedPorts(inspect({ '80/tcp': [{ HostIp: '0.0.0.0', HostPort: '8080' }, { HostIp: '::', HostPort: '8080' }] }));
-    expect(ports).toEqual([{ hostPort: 8080, proto: 'tcp', container: ID, name: 'web', target: { host: '172.17.0.2', port: 80 } }]);
+    expect(ports).toEqual([{ hostPort: 8080, proto: 'tcp', owner: ID, name: 'web', target: { host: '172.17.0.2', port: 80 } }]);
   });
 
   it('keeps udp ports apart from tcp ones of the same number', () => {
@@ -79,11 +79,11 @@ describe('engine events', () => {
 });
 
 describe('diffPorts', () => {
-  const port = (hostPort: number, container = 'c1', targetPort = 80): PublishedPort => ({
+  const port = (hostPort: number, owner = 'c1', targetPort = 80): PublishedPort => ({
     hostPort,
     proto: 'tcp',
-    container,
-    name: container,
+    owner,
+    name: owner,
     target: { host: '172.17.0.2', port: targetPort },
   });
 

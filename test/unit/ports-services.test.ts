@@ -16,8 +16,8 @@ const web = {
 describe('service ports', () => {
   it('forwards TCP and UDP ingress ports to the guest at the published port', () => {
     expect(servicePorts(web)).toEqual([
-      { hostPort: 5353, proto: 'udp', container: 'service:svc1', name: 'web', target: { host: '127.0.0.1', port: 5353 } },
-      { hostPort: 8080, proto: 'tcp', container: 'service:svc1', name: 'web', target: { host: '127.0.0.1', port: 8080 } },
+      { hostPort: 5353, proto: 'udp', owner: 'service:svc1', name: 'web', target: { host: '127.0.0.1', port: 5353 } },
+      { hostPort: 8080, proto: 'tcp', owner: 'service:svc1', name: 'web', target: { host: '127.0.0.1', port: 8080 } },
     ]);
   });
 

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QemuDriver } from '../../src/drivers/qemu/driver.js';
-import { machinePaths } from '../../src/machine/paths.js';
+import { machinePaths } from '../../src/layout/paths.js';
 import { ExitCode, SkiffError } from '../../src/errors.js';
 
 let empty: string;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { detectShell, dockerEnv, dockerEnvUnset, renderEnv, SHELLS, usageComment } from '../../src/shell/formats.js';
 import { shellinit } from '../../src/shell/shellinit.js';
-import { machinePaths } from '../../src/machine/paths.js';
+import { machinePaths } from '../../src/layout/paths.js';
 
 const sock = "/tmp/skiff-0/abc/it's here/docker.sock";
 

@@ -3,7 +3,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SkiffError } from '../../src/errors.js';
-import { isRetryableSshError } from '../../src/ssh/connect.js';
 import { hostKeyChangedError, isHostKeyChanged, loadPinnedHostKey } from '../../src/ssh/hostkey.js';
 import { fingerprint, generateEd25519, publicKeyBlob } from '../../src/ssh/keys.js';
 
@@ -39,24 +38,5 @@ describe('pinned host keys', () => {
     expect(err.message).toContain(fingerprint(b));
     expect(err.message).not.toContain('\n');
     expect(isHostKeyChanged(err)).toBe(true);
-    expect(isRetryableSshError(err)).toBe(false);
-  });
-});
-
-describe('which SSH failures are worth retrying while a guest boots', () => {
-  const wrap = (msg: string, code?: string): SkiffError => {
-    const cause = Object.assign(new Error(msg), code ? { code } : {});
-    return new SkiffError('ssh-connect-failed', `cannot connect: ${msg}`, { cause });
-  };
-
-  it('retries refused, reset and handshake timeouts', () => {
-    expect(isRetryableSshError(wrap('connect ECONNREFUSED 127.0.0.1:2222', 'ECONNREFUSED'))).toBe(true);
-    expect(isRetryableSshError(wrap('read ECONNRESET', 'ECONNRESET'))).toBe(true);
-    expect(isRetryableSshError(wrap('Timed out while waiting for handshake'))).toBe(true);
-  });
-
-  it('does not retry a refused login or a cancelled wait', () => {
-    expect(isRetryableSshError(wrap('All configured authentication methods failed'))).toBe(false);
-    expect(isRetryableSshError(new SkiffError('aborted', 'cancelled'))).toBe(false);
   });
 });

@@ -31,7 +31,7 @@ interface Entry {
 
 /** "container web" or "service web" (services are keyed "service:ID", see services.ts), for the log. */
 function owner(p: PublishedPort): string {
-  return `${p.container.startsWith('service:') ? 'service' : 'container'} ${p.name}`;
+  return `${p.owner.startsWith('service:') ? 'service' : 'container'} ${p.name}`;
 }
 
 /** Only the host's loopback: a published port must not become reachable from the network. */
@@ -69,7 +69,7 @@ export class PortListeners {
       .map((e) => ({
         port: e.port.hostPort,
         proto: e.port.proto,
-        container: e.port.container.slice(0, 12),
+        container: e.port.owner.slice(0, 12),
         name: e.port.name,
         state: e.state,
         ...(e.error ? { error: e.error } : {}),
@@ -156,7 +156,7 @@ export class PortListeners {
   }
 
   closeContainer(id: string, why: string): void {
-    for (const [port, e] of [...this.entries]) if (e.port.container === id) this.close(port, why);
+    for (const [port, e] of [...this.entries]) if (e.port.owner === id) this.close(port, why);
   }
 
   closeAll(why: string): void {

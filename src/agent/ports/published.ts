@@ -9,7 +9,8 @@ export type Proto = 'tcp' | 'udp';
 export interface PublishedPort {
   hostPort: number;
   proto: Proto;
-  container: string;
+  /** Whose port it is: a container id, or serviceKey(id) for a swarm service. */
+  owner: string;
   /** Short name for humans (the log, `skiff status`). */
   name: string;
   /** Where, seen from inside the guest, a connection to this port is sent. */
@@ -80,7 +81,7 @@ export function publishedPorts(inspect: unknown): PublishedPort[] {
       out.set(portKey({ hostPort, proto }), {
         hostPort,
         proto,
-        container: id,
+        owner: id,
         name,
         target: address ? { host: address, port: privatePort } : { host: '127.0.0.1', port: hostPort },
       });
@@ -154,5 +155,5 @@ export function diffPorts(current: ReadonlyMap<string, PublishedPort>, wanted: r
 }
 
 function samePort(a: PublishedPort, b: PublishedPort): boolean {
-  return a.container === b.container && a.target.host === b.target.host && a.target.port === b.target.port;
+  return a.owner === b.owner && a.target.host === b.target.host && a.target.port === b.target.port;
 }

@@ -34,7 +34,7 @@ export function servicePorts(service: unknown): PublishedPort[] {
     // Host-mode ports are bound by the task's container: the container watch has them.
     if ((proto !== 'tcp' && proto !== 'udp') || mode !== 'ingress') continue;
     if (!Number.isInteger(published) || published < 1 || published > 65535 || out.has(portKey({ hostPort: published, proto }))) continue;
-    out.set(portKey({ hostPort: published, proto }), { hostPort: published, proto, container: serviceKey(id), name, target: { host: '127.0.0.1', port: published } });
+    out.set(portKey({ hostPort: published, proto }), { hostPort: published, proto, owner: serviceKey(id), name, target: { host: '127.0.0.1', port: published } });
   }
   return sortPorts([...out.values()]);
 }

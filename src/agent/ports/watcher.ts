@@ -148,7 +148,7 @@ export class PortWatcher {
     const ports = await this.inspect(conn, id);
     if (gen !== this.generation) return;
     // A restart may publish different ports than before.
-    const mine = new Map([...this.listeners.wanted()].filter(([, p]) => p.container === id));
+    const mine = new Map([...this.listeners.wanted()].filter(([, p]) => p.owner === id));
     const { close, open } = diffPorts(mine, ports);
     for (const port of close) this.listeners.close(port, 'no longer published');
     await Promise.all(open.map((p) => this.listeners.open(p)));
@@ -159,8 +159,8 @@ export class PortWatcher {
     const ports = servicePorts(await this.services(conn, `/services/${encodeURIComponent(id)}`));
     if (gen !== this.generation) return;
     const key = serviceKey(id);
-    const mine = new Map([...this.listeners.wanted()].filter(([, p]) => p.container === key));
-    const taken = new Set([...this.listeners.wanted()].filter(([, p]) => p.container !== key).map(([k]) => k));
+    const mine = new Map([...this.listeners.wanted()].filter(([, p]) => p.owner === key));
+    const taken = new Set([...this.listeners.wanted()].filter(([, p]) => p.owner !== key).map(([k]) => k));
     const { close, open } = diffPorts(mine, ports.filter((p) => !taken.has(portKey(p))));
     for (const port of close) this.listeners.close(port, 'no longer published');
     await Promise.all(open.map((p) => this.listeners.open(p)));

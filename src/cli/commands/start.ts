@@ -2,6 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 import type { Machine } from '../../machine/machine.js';
 import type { StartResult } from '../../machine/start.js';
 import { action, machineFlag, type CommandContext, type GlobalArgs } from '../context.js';
+import { startResultJson } from '../start-result.js';
 import { initOptions, type InitArgs } from './init.js';
 
 export interface StartArgs extends InitArgs {
@@ -12,27 +13,18 @@ export interface StartArgs extends InitArgs {
 
 /** Loads the machine, creating it with defaults (and any init flags) if it does not exist yet. */
 async function loadOrInit(argv: StartArgs, ctx: CommandContext): Promise<Machine> {
-  const { Machine } = await import('../../machine/machine.js');
-  try {
-    return await Machine.load(ctx.home, ctx.name);
-  } catch (e) {
-    if ((e as { code?: string }).code !== 'no-machine') throw e;
-  }
-  ctx.out.note(`Machine "${ctx.name}" does not exist yet: creating it.`);
-  const [{ settingsFrom }, { initMachine }, { resolveImageWithProgress }] = await Promise.all([
-    import('../settings.js'),
-    import('../../machine/init.js'),
-    import('../image.js'),
-  ]);
-  return initMachine(
-    {
+  const { findOrCreate } = await import('../../machine/init.js');
+  const { machine } = await findOrCreate(ctx.home, ctx.name, async () => {
+    ctx.out.note(`Machine "${ctx.name}" does not exist yet: creating it.`);
+    const [{ settingsFrom }, { resolveImageWithProgress }] = await Promise.all([import('../settings.js'), import('../image.js')]);
+    return {
       home: ctx.home,
       name: ctx.name,
       settings: await settingsFrom(argv),
       resolveImage: (src) => resolveImageWithProgress(ctx.home, ctx.out, src),
-    },
-    { orLoad: true },
-  );
+    };
+  });
+  return machine;
 }
 
 export async function runStart(argv: StartArgs, ctx: CommandContext): Promise<void> {
@@ -54,7 +46,7 @@ export async function runStart(argv: StartArgs, ctx: CommandContext): Promise<vo
   else ui.succeed(`Machine "${m.name}" is running (${(total / 1000).toFixed(1)} s)`);
   if (r.sharesNotMounted.length) ctx.out.warn(`shared folders not mounted in the guest: ${r.sharesNotMounted.join(', ')} (see skiff logs --console)`);
   const timings = [...r.timings, { stage: 'total', ms: total }];
-  ctx.out.result({ name: m.name, alreadyRunning: r.alreadyRunning, socket: r.socket, dockerHost: `unix://${r.socket}`, context: r.context, ssh: r.ssh, timings, sharesNotMounted: r.sharesNotMounted, ...(r.recovered ? { recovered: r.recovered } : {}) }, () => {
+  ctx.out.result(startResultJson(m.name, r, timings), () => {
     const lines: string[] = [];
     // On a terminal the stage reporter said so before the boot.
     if (r.recovered && !ctx.out.interactive) lines.push(`recovered: the VM had ${r.recovered.kind === 'crashed' ? 'crashed' : 'stopped without `skiff stop`'} at ${r.recovered.at} (${r.recovered.cause})`);

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Arch } from '../driver.js';
 import { writeFileAtomic } from '../../util/atomic-file.js';
-import { waitUntil } from '../../util/wait-until.js';
+import { waitUntil } from '../../util/wait.js';
 import type { Accel } from './argv.js';
 import { firstLine } from './binaries.js';
 

@@ -1,11 +1,11 @@
 import { chmod, mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ExitCode, SkiffError } from '../../errors.js';
-import { cacheDir, machineFlag } from '../../machine/paths.js';
+import { cacheDir, machineFlag } from '../../layout/paths.js';
 import { freePort } from '../../util/free-port.js';
 import { processCommandLine } from '../../util/process-alive.js';
 import { processStartTime } from '../../util/process-start.js';
-import { waitUntil } from '../../util/wait-until.js';
+import { waitUntil } from '../../util/wait.js';
 import type { Driver, DriverInfo, MachineSpec, PauseControl, Share, SshEndpoint, StartHooks, UdpForwarding, VmState, VmWatch } from '../driver.js';
 import { chooseAccelerator, tcgNotice } from './accel.js';
 import { buildQemuArgv, USER_NETDEV, type Accel } from './argv.js';
@@ -13,7 +13,7 @@ import { firstLine, qemuSystemName, qemuVersion, requireBinary } from './binarie
 import { bootSourceMatches, extractBootFiles, loadBootFiles } from './boot-files.js';
 import { createDataDisk } from './data-disk.js';
 import { qmpOnce } from './qmp.js';
-import { checkRuntimeParents } from '../../util/runtime-dir.js';
+import { checkRuntimeParents } from '../../layout/runtime-dir.js';
 import { readPidFile } from '../../util/pid-file.js';
 import { qemuRuntimeFiles, readRunState, writeRunState } from './state-file.js';
 import { exists } from '../../util/exists.js';

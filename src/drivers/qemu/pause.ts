@@ -1,4 +1,4 @@
-import type { PauseReason } from '../pause.js';
+import type { PauseReason } from '../driver.js';
 import { qmpOnce } from './qmp.js';
 
 interface BlockInfo {

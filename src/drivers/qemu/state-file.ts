@@ -45,7 +45,7 @@ export async function writeRunState(file: string, s: QemuRunState): Promise<void
   await writeFileAtomic(file, JSON.stringify(s, null, 2) + '\n', { mode: 0o600 });
 }
 
-/** Where a machine's QEMU keeps its pid and monitor socket; also read by delete when the config is unreadable. */
+/** Where a machine's QEMU keeps its pid and monitor socket (also what leftovers.ts looks for). */
 export function qemuRuntimeFiles(runDir: string): { pidFile: string; qmpSocket: string } {
   return { pidFile: path.resolve(runDir, 'qemu.pid'), qmpSocket: path.resolve(runDir, 'qmp.sock') };
 }

@@ -1,6 +1,6 @@
 import { execa } from 'execa';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, SkiffError } from '../../errors.js';
+import { sleep } from '../../util/wait.js';
 import { classify, VBoxManageFailure } from './errors.js';
 
 export interface RunOptions {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { MachineSpec, Share } from '../../../src/drivers/driver.js';
 import { buildSeed } from '../../../src/guest/seed.js';
-import { machinePaths } from '../../../src/machine/paths.js';
+import { machinePaths } from '../../../src/layout/paths.js';
 
 /** The directory holding the stand-in `VBoxManage`; tests put it first on PATH. */
 export const FAKE_VBOX_DIR = path.dirname(fileURLToPath(import.meta.url));
