@@ -10,6 +10,7 @@ import { removeQuietly } from './files.js';
 import { lastLogLines } from './log.js';
 import { AGENT_NODE_FLAGS } from './node-flags.js';
 import { isAgentProcess, pidAlive } from './process.js';
+import { terminate } from '../util/terminate.js';
 import { socketAnswers } from './socket.js';
 import { agentSpecPath, type AgentSpec } from './spec.js';
 import { isSupervisorProcess, spawnSupervisor, supervisorPidPath } from './supervisor.js';
@@ -108,14 +109,14 @@ export async function stopAgent(paths: AgentPaths, opts: { timeoutMs?: number } 
   const supervisor = await liveSupervisor(paths);
   if (supervisor !== undefined) {
     wasRunning = true;
-    await terminate(supervisor, opts.timeoutMs ?? 5_000);
+    await terminate(supervisor, { gone: () => !pidAlive(supervisor), termMs: opts.timeoutMs ?? 5_000, killMs: 2_000 });
   }
   // Usually gone with its supervisor; still here if the supervisor had to be killed,
   // or if it was started without one (by an older skiff).
   const pid = await readPidFile(paths.agentPid);
   if (pid !== undefined && pidAlive(pid) && (await isAgentProcess(pid, specPathOf(paths)))) {
     wasRunning = true;
-    await terminate(pid, opts.timeoutMs ?? 5_000);
+    await terminate(pid, { gone: () => !pidAlive(pid), termMs: opts.timeoutMs ?? 5_000, killMs: 2_000 });
   }
   // A socket someone still serves (another agent under another pid file) is left alone.
   if (!(await socketAnswers(paths.dockerSocket, 300))) removeQuietly(paths.dockerSocket);
@@ -123,18 +124,6 @@ export async function stopAgent(paths: AgentPaths, opts: { timeoutMs?: number } 
   removeQuietly(paths.agentState);
   removeQuietly(supervisorPidPath(paths.agentPid));
   return { wasRunning };
-}
-
-/** SIGTERM, then SIGKILL after `timeoutMs`. */
-async function terminate(pid: number, timeoutMs: number): Promise<void> {
-  signal(pid, 'SIGTERM');
-  const deadline = Date.now() + timeoutMs;
-  while (pidAlive(pid) && Date.now() < deadline) await sleep(50);
-  if (pidAlive(pid)) {
-    signal(pid, 'SIGKILL');
-    const killDeadline = Date.now() + 2_000;
-    while (pidAlive(pid) && Date.now() < killDeadline) await sleep(50);
-  }
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {

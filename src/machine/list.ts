@@ -34,7 +34,8 @@ export async function listMachines(home: string): Promise<ListEntry[]> {
   return Promise.all(
     names.map(async (name): Promise<ListEntry | undefined> => {
       try {
-        const m = await Machine.load(home, name);
+        const m = await Machine.find(home, name);
+        if (!m) return undefined; // leftover of an interrupted init
         const state = await m.driver.state();
         const crashed = state === 'stopped' && (await readVmEnd(m.paths.vmEnd))?.kind === 'crashed';
         const paused = state === 'paused' ? await pausedBecause(m) : undefined;
@@ -49,7 +50,6 @@ export async function listMachines(home: string): Promise<ListEntry[]> {
           socket: m.paths.dockerSocket,
         };
       } catch (e) {
-        if ((e as { code?: string }).code === 'no-machine') return undefined; // leftover of an interrupted init
         return { name, state: 'error', error: errorMessage(e) };
       }
     }),

@@ -5,6 +5,7 @@ import { cacheDir, machineFlag } from '../../layout/paths.js';
 import { freePort } from '../../util/free-port.js';
 import { processCommandLine } from '../../util/process-alive.js';
 import { processStartTime } from '../../util/process-start.js';
+import { terminate } from '../../util/terminate.js';
 import { waitUntil } from '../../util/wait.js';
 import type { Driver, DriverInfo, MachineSpec, PauseControl, Share, SshEndpoint, StartHooks, UdpForwarding, VmState, VmWatch } from '../driver.js';
 import { chooseAccelerator, tcgNotice } from './accel.js';
@@ -195,9 +196,8 @@ export class QemuDriver implements Driver {
     if (!opts.force && (await send('system_powerdown'))) gone = await this.waitGone(pid, opts.timeoutMs ?? 30_000);
     if (!gone && (await send('quit'))) gone = await this.waitGone(pid, 10_000);
     // QMP unreachable or ignored: SIGTERM still lets QEMU flush the disk; SIGKILL is the last resort.
-    if (!gone && this.signal(pid, 'SIGTERM')) gone = await this.waitGone(pid, 10_000);
-    if (!gone && this.signal(pid, 'SIGKILL')) gone = await this.waitGone(pid, 10_000);
-    if (!gone && (await this.isOurs(pid))) {
+    if (!gone) gone = await terminate(pid, { gone: async () => !(await this.isOurs(pid)), termMs: 10_000, killMs: 10_000, intervalMs: 200 });
+    if (!gone) {
       throw new SkiffError('qemu-stop', `QEMU (pid ${pid}) did not exit, even after SIGKILL`, {
         hint: `check the process with \`ps -p ${pid}\``,
       });
