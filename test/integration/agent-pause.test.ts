@@ -78,11 +78,12 @@ describe('agent across a paused guest', () => {
     expect(log).toMatch(/no SSH banner from/);
   }, 90_000);
 
-  it('a pause longer than the keepalive, but QEMU says the VM is paused: the link is held, a request in flight completes', async () => {
-    const qmp = new FakeQmp(path.join(fx.dir, 'held-qmp.sock'), 'held');
+  /** An agent whose spec names a QMP socket (a stand-in QEMU) to ask whether its VM is paused; connected. */
+  async function agentWithQmp(name: string, run: (spec: AgentSpec, qmp: FakeQmp) => Promise<void>): Promise<void> {
+    const qmp = new FakeQmp(path.join(fx.dir, `${name}-qmp.sock`), name);
     await qmp.listen();
     try {
-      const spec = fx.spec('held', {
+      const spec = fx.spec(name, {
         remoteSocket: fx.pingPath,
         keepaliveIntervalMs: 500,
         keepaliveCountMax: 4,
@@ -91,6 +92,14 @@ describe('agent across a paused guest', () => {
       started.push(spec);
       await startAgent(spec, { entry: fx.agent.entry, timeoutMs: 20_000 });
       await until('the link', async () => ((await readAgentState(spec.statePath))?.state === 'connected' ? true : undefined));
+      await run(spec, qmp);
+    } finally {
+      qmp.close();
+    }
+  }
+
+  it('a pause longer than the keepalive, but QEMU says the VM is paused: the link is held, a request in flight completes', async () => {
+    await agentWithQmp('held', async (spec, qmp) => {
       qmp.status = 'paused';
       const states: string[] = [];
       let reply: Promise<string> | undefined;
@@ -110,32 +119,17 @@ describe('agent across a paused guest', () => {
       expect(log).toMatch(/its VM is paused: holding the link until it runs again/);
       expect(log).toMatch(/the link held through the pause/);
       expect(log).not.toMatch(/ssh reconnecting/);
-    } finally {
-      qmp.close();
-    }
+    });
   }, 90_000);
 
   it('the same silence with QEMU saying the VM runs: the link is dropped and rebuilt', async () => {
-    const qmp = new FakeQmp(path.join(fx.dir, 'run-qmp.sock'), 'run');
-    await qmp.listen();
-    try {
-      const spec = fx.spec('notpaused', {
-        remoteSocket: fx.pingPath,
-        keepaliveIntervalMs: 500,
-        keepaliveCountMax: 4,
-        pause: { kind: 'qemu', qmpSocket: qmp.socketPath, dataDisk: path.join(fx.dir, 'data.qcow2') },
-      });
-      started.push(spec);
-      await startAgent(spec, { entry: fx.agent.entry, timeoutMs: 20_000 });
-      await until('the link', async () => ((await readAgentState(spec.statePath))?.state === 'connected' ? true : undefined));
+    await agentWithQmp('notpaused', async (spec) => {
       await paused(async () => {
         await until('the drop', async () => ((await readAgentState(spec.statePath))?.state === 'reconnecting' ? true : undefined));
       }, 0);
       expect((await httpGet(spec.socketPath, '/_ping')).body).toBe('OK');
       expect(readFileSync(spec.logPath, 'utf8')).toMatch(/Keepalive timeout \(no answer for \d+\.\d s, and the VM is not paused\)/);
-    } finally {
-      qmp.close();
-    }
+    });
   }, 90_000);
 
   it('a pause the link survives: the agent notices the silence and checks the clock at once', async () => {
