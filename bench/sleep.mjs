@@ -4,8 +4,8 @@
 //   npm run build && flock /tmp/skiff-boot.lock node bench/sleep.mjs [--pauses 5,10,20,40,60] [--iso PATH] [--out FILE]
 // For each pause: QMP `stop`, wait, `cont`; a /_ping sent through the agent's
 // socket at the moment of `cont` gives the resume-to-answer time; 3 s later the
-// guest clock is read with `adjtimex` over an SSH connection the bench keeps open
-// (offset ± half the round trip). The pauses are QEMU pauses: the agent holds its
+// guest clock is read with `adjtimex` over a fresh SSH connection, best of three
+// round trips (offset ± half the round trip). The pauses are QEMU pauses: the agent holds its
 // link through them (QMP says paused), so this is the held-link path.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -54,11 +54,21 @@ function ping(socketPath) {
 }
 
 /**
- * The guest clock against the host's, read over one SSH connection kept open
- * (as the agent reads it): `skiff ssh` would add a whole handshake to the round
- * trip, and the reading is only as precise as half of that. The best of three.
+ * The guest clock against the host's, read with `adjtimex` over SSH: `skiff ssh`
+ * would put a whole handshake inside the round trip, and the reading is only as
+ * precise as half of that. The best of three round trips on one connection.
  */
-async function clockOffset(conn) {
+async function clockOffset(target) {
+  // A fresh connection for each reading: the handshake is outside the timed round trips.
+  const conn = await connectSsh(target);
+  try {
+    return await bestOfThree(conn);
+  } finally {
+    conn.client.end();
+  }
+}
+
+async function bestOfThree(conn) {
   let best;
   for (let i = 0; i < 3; i++) {
     const t0 = Date.now();
@@ -71,16 +81,13 @@ async function clockOffset(conn) {
 }
 
 const rows = [];
-let conn;
 try {
   await skiff(['init', '--iso', iso, '--no-shares', '--cpus', '2', '--memory', '1G', '--disk', '4G']);
   const { socket, ssh } = JSON.parse(await skiff(['start', '--json']));
   const qmp = path.join(path.dirname(socket), 'qmp.sock');
   await ping(socket);
   const machineDir = path.join(env.SKIFF_HOME, 'machines', 'default');
-  conn = await connectSsh(
-    await loadSshTarget({ ...ssh, user: 'root', keyPath: path.join(machineDir, 'id_ed25519'), hostPubPath: path.join(machineDir, 'ssh_host_ed25519_key.pub') }),
-  );
+  const target = await loadSshTarget({ ...ssh, user: 'root', keyPath: path.join(machineDir, 'id_ed25519'), hostPubPath: path.join(machineDir, 'ssh_host_ed25519_key.pub') });
   for (const ms of pauses) {
     await qmpOnce(qmp, 'stop');
     await sleep(ms * 1000);
@@ -89,13 +96,12 @@ try {
     await ping(socket);
     const answerMs = performance.now() - t;
     await sleep(3_000);
-    const c = await clockOffset(conn);
+    const c = await clockOffset(target);
     const row = { pauseS: ms, answerMs: Math.round(answerMs), clockOffsetMs: Math.round(c.offsetMs), clockErrMs: Math.round(c.errMs) };
     console.log(JSON.stringify(row));
     rows.push(row);
   }
 } finally {
-  conn?.client.end();
   await skiff(['stop', '--force']).catch(() => {});
   await skiff(['delete', '--yes']).catch(() => {});
   rmSync(root, { recursive: true, force: true });
