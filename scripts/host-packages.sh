@@ -13,7 +13,8 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 
 packages_for() {
   case "$1" in
-    run) echo qemu-system-x86 qemu-system-arm qemu-utils ;;
+    # zstd compresses a suspended machine's saved state (skiff runs without it, saving it raw)
+    run) echo qemu-system-x86 qemu-system-arm qemu-utils zstd ;;
     image) sed 's/#.*//' "$repo/iso/host-packages.txt" ;;
     # a real sshd for the agent's tests; busybox-static to build test images from;
     # debootstrap and curl for the i386 roots (test/host32); hyperfine for bench/'s shellinit timing

@@ -10,6 +10,7 @@ import { sshCommand } from './commands/ssh.js';
 import { startCommand } from './commands/start.js';
 import { statusCommand } from './commands/status.js';
 import { stopCommand } from './commands/stop.js';
+import { suspendCommand } from './commands/suspend.js';
 import { swarmCommand } from './commands/swarm.js';
 import { upgradeCommand } from './commands/upgrade.js';
 import { skiffVersion, versionCommand } from './commands/version.js';
@@ -26,6 +27,7 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     .command<GlobalArgs>(initCommand as never)
     .command(startCommand as never)
     .command(stopCommand as never)
+    .command(suspendCommand as never)
     .command(restartCommand as never)
     .command(statusCommand as never)
     .command(listCommand as never)

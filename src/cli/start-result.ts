@@ -12,5 +12,6 @@ export function startResultJson(name: string, r: StartResult, timings: StartResu
     timings,
     sharesNotMounted: r.sharesNotMounted,
     ...(r.recovered ? { recovered: r.recovered } : {}),
+    ...(r.resumed ? { resumed: true } : {}),
   };
 }

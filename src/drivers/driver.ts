@@ -6,7 +6,15 @@ export type DriverName = 'qemu' | 'virtualbox';
 export type { Arch };
 
 /** What a hypervisor says of a VM, folded to the states skiff acts on. */
-export type VmState = 'not-created' | 'stopped' | 'starting' | 'running' | 'stopping' | 'paused' | 'error';
+export type VmState = 'not-created' | 'stopped' | 'starting' | 'running' | 'stopping' | 'paused' | 'suspended' | 'error';
+
+/** A machine's VM state saved by `skiff suspend`, from which resume() goes on. */
+export interface SavedState {
+  /** ISO time of the save. */
+  savedAt: string;
+  /** What it takes on the host's disk. */
+  sizeBytes: number;
+}
 
 /** A host directory visible in the guest (issue: shared folders). */
 export interface Share {
@@ -125,8 +133,29 @@ export interface Driver {
    * seed at spec.paths.seed. On failure leaves nothing half-created behind.
    */
   create(): Promise<void>;
-  /** Boots the guest detached; resolves once the hypervisor runs it. */
+  /**
+   * Boots the guest detached; resolves once the hypervisor runs it. A saved state
+   * is discarded first: the guest is about to change the disk under it.
+   */
   start(hooks?: StartHooks): Promise<SshEndpoint>;
+  /**
+   * Saves the running VM's memory and devices into the machine's directory and
+   * stops it (state() then says 'suspended'). The caller has quiesced the guest
+   * (disks flushed, shares unmounted) and stopped the agent. On failure the VM
+   * runs on and nothing is saved.
+   */
+  suspend(): Promise<SavedState>;
+  /** The saved state, if there is one. */
+  savedState(): Promise<SavedState | undefined>;
+  /**
+   * Runs the VM on from its saved state, if that state still belongs to this
+   * machine (same hypervisor, hardware, image and disk) and loads whole.
+   * Otherwise the state is discarded, hooks.notice says why, and it resolves
+   * undefined: the caller boots cold. Never leaves a half-restored VM running.
+   */
+  resume(hooks?: StartHooks): Promise<SshEndpoint | undefined>;
+  /** Throws the saved state away, so the next start boots cold; a no-op without one. */
+  discardSavedState(): Promise<void>;
   /** ACPI power button, wait up to timeoutMs for power-off, then force. `force` skips the wait. */
   stop(opts?: { force?: boolean; timeoutMs?: number }): Promise<void>;
   state(): Promise<VmState>;

@@ -1,6 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { readVmEnd } from '../agent/vm-end.js';
 import { errorMessage } from '../errors.js';
+import type { SavedState } from '../drivers/driver.js';
 import type { PauseReason } from '../drivers/pause.js';
 import { Machine } from './machine.js';
 import { pausedBecause } from './status.js';
@@ -11,6 +12,8 @@ export interface ListEntry {
   state: string;
   /** Why a paused machine is paused. */
   pausedFor?: PauseReason;
+  /** A suspended machine's saved state. */
+  suspended?: SavedState;
   driver?: string;
   arch?: string;
   cpus?: number;
@@ -39,10 +42,12 @@ export async function listMachines(home: string): Promise<ListEntry[]> {
         const state = await m.driver.state();
         const crashed = state === 'stopped' && (await readVmEnd(m.paths.vmEnd))?.kind === 'crashed';
         const paused = state === 'paused' ? await pausedBecause(m) : undefined;
+        const suspended = state === 'suspended' ? await m.driver.savedState() : undefined;
         return {
           name,
           state: crashed ? 'crashed' : state,
           ...(paused ? { pausedFor: paused.reason } : {}),
+          ...(suspended ? { suspended } : {}),
           driver: m.config.driver,
           arch: m.config.arch,
           cpus: m.config.cpus,

@@ -14,7 +14,7 @@ export { NINEP_MOUNT, shareMountFor } from './shares.js';
  * A mount point sits on another device than its parent. (The guest's busybox has
  * no `mountpoint`; a missing path gives two empty strings: not mounted.)
  */
-const MOUNTED_FN = 'mounted() { [ "$(stat -c %d "$1" 2>/dev/null)" != "$(stat -c %d "$1/.." 2>/dev/null)" ]; }';
+export const MOUNTED_FN = 'mounted() { [ "$(stat -c %d "$1" 2>/dev/null)" != "$(stat -c %d "$1/.." 2>/dev/null)" ]; }';
 
 /**
  * The guest command that mounts the machine's shares: each one not mounted yet is

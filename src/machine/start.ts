@@ -6,7 +6,7 @@ import { readVmEnd, type VmEnd } from '../agent/vm-end.js';
 import { rm } from 'node:fs/promises';
 import { contextName, updateDockerContext } from '../shell/docker-context.js';
 import type { Progress, StageTiming } from '../progress.js';
-import { serving, waitUntilReady, watchGuest } from './readiness.js';
+import { serving, waitUntilReady, watchGuest, type GuestConsole } from './readiness.js';
 import { resumePaused } from './resume.js';
 import { checkShareHostPaths } from './shares.js';
 import type { Machine } from './machine.js';
@@ -28,6 +28,8 @@ export interface StartResult {
   sharesNotMounted: string[];
   /** The crash (or outside power-off) this start recovered from. */
   recovered?: VmEnd;
+  /** It went on from the state `skiff suspend` saved, containers and all. */
+  resumed?: boolean;
 }
 
 export function agentSpecFor(m: Machine, ssh: SshEndpoint, vm?: VmWatch): AgentSpec {
@@ -75,8 +77,20 @@ async function startLocked(m: Machine, ui: Progress, opts: StartOptions): Promis
     return contextName(m.name);
   });
 
+  if (state === 'suspended') {
+    ui.stage('resume', 'resuming the saved VM');
+    const ssh = await m.driver.resume({ notice: (msg) => ui.notice(msg) });
+    if (ssh) {
+      await stopAgent(m.paths);
+      const { sharesNotMounted } = await connect(m, ui, ssh, { deadline });
+      return { alreadyRunning: false, socket, ssh, timings: ui.timings, context, sharesNotMounted, resumed: true };
+    }
+    state = await m.driver.state();
+  }
   if (state === 'paused') state = await resumePaused(m, ui);
   if (state === 'running') {
+    // A suspend killed after its save, before QEMU quit: the VM ran on, so that state is stale.
+    await m.driver.discardSavedState();
     const ssh = await m.driver.sshEndpoint();
     if (!ssh) throw new SkiffError('no-endpoint', `machine "${m.name}" runs but its SSH port is unknown`, { hint: 'run `skiff restart`' });
     if (await serving(m)) {
@@ -85,8 +99,8 @@ async function startLocked(m: Machine, ui: Progress, opts: StartOptions): Promis
     // The VM survived but the agent did not (crash, host reboot of the agent only, kill).
     ui.stage('agent', 'reconnecting to the running machine');
     await stopAgent(m.paths);
-    await waitUntilReady(m, ui, await launchAgent(agentSpecFor(m, ssh, await m.driver.watch())), { deadline });
-    return { alreadyRunning: true, socket, ssh, timings: ui.timings, context, sharesNotMounted: [] };
+    const { sharesNotMounted } = await connect(m, ui, ssh, { deadline });
+    return { alreadyRunning: true, socket, ssh, timings: ui.timings, context, sharesNotMounted };
   }
   if (state !== 'stopped') {
     throw new SkiffError('bad-state', `machine "${m.name}" is ${state}`, {
@@ -102,14 +116,27 @@ async function startLocked(m: Machine, ui: Progress, opts: StartOptions): Promis
   ui.stage('boot', 'booting the VM');
   const guest = await watchGuest(m, ui);
   const ssh = await m.driver.start({ notice: (msg) => ui.notice(msg) });
+  const { sharesNotMounted } = await connect(m, ui, ssh, { deadline, guest });
+  // Kept until now: a start that fails leaves `status` still saying why the last run ended.
+  if (ended) await rm(m.paths.vmEnd, { force: true });
+  return { alreadyRunning: false, socket, ssh, timings: ui.timings, context, sharesNotMounted, ...(ended ? { recovered: ended } : {}) };
+}
+
+/**
+ * The agent on a VM that runs (booting, resumed or left running), and what the
+ * guest needs from the host once sshd answers: its shares mounted (again, after
+ * a suspend or an interrupted one) and, for drivers that cannot pass them at
+ * boot, the per-start settings. Resolves once the engine answers.
+ */
+async function connect(m: Machine, ui: Progress, ssh: SshEndpoint, opts: { deadline: number; guest?: GuestConsole }): Promise<{ sharesNotMounted: string[] }> {
   // The agent retries the connection itself; it is started right away so the SSH
   // handshake happens the moment sshd listens, not at our next look.
   const agent = await launchAgent(agentSpecFor(m, ssh, await m.driver.watch()));
   let shares: Promise<string[]> = Promise.resolve([]);
   let settings: Promise<void> = Promise.resolve();
   await waitUntilReady(m, ui, agent, {
-    deadline,
-    guest,
+    deadline: opts.deadline,
+    ...(opts.guest ? { guest: opts.guest } : {}),
     // sshd is up once the agent is connected: mount the shares while dockerd starts.
     onSshUp: () => {
       if (m.config.shares.length) shares = settle(import('./shares-mount.js').then((s) => s.mountShares(m, ssh)));
@@ -118,9 +145,7 @@ async function startLocked(m: Machine, ui: Progress, opts: StartOptions): Promis
   });
   const sharesNotMounted = await shares;
   await settings;
-  // Kept until now: a start that fails leaves `status` still saying why the last run ended.
-  if (ended) await rm(m.paths.vmEnd, { force: true });
-  return { alreadyRunning: false, socket, ssh, timings: ui.timings, context, sharesNotMounted, ...(ended ? { recovered: ended } : {}) };
+  return { sharesNotMounted };
 }
 
 /** Starts a promise now and lets it be awaited later without an unhandled rejection in between. */

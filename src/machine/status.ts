@@ -1,7 +1,7 @@
 import { agentStatus, stopAgent, type AgentStatus } from '../agent/control.js';
 import { readVmEnd, type VmEnd } from '../agent/vm-end.js';
 import type { PortStatus } from '../agent/ports/listeners.js';
-import type { VmState } from '../drivers/driver.js';
+import type { SavedState, VmState } from '../drivers/driver.js';
 import { pauseCause, type PauseCause } from '../drivers/pause.js';
 import { guestDiskUse, type DiskUse } from './disk-use.js';
 import { contextName } from '../shell/docker-context.js';
@@ -15,6 +15,8 @@ export interface MachineStatus {
   state: VmState | 'crashed';
   /** Why a paused VM is paused (a full host disk: it goes on by itself once there is space). */
   paused?: PauseCause;
+  /** The state `skiff suspend` saved, which `start` resumes. */
+  suspended?: SavedState;
   /** How the last run ended without `skiff stop`, while the machine has not been started since. */
   ended?: VmEnd;
   driver: string;
@@ -50,6 +52,7 @@ export async function machineStatus(m: Machine): Promise<MachineStatus> {
   ]);
   const ended = state === 'stopped' ? await readVmEnd(m.paths.vmEnd) : undefined;
   const paused = state === 'paused' ? await pausedBecause(m) : undefined;
+  const suspended = state === 'suspended' ? await m.driver.savedState() : undefined;
   const [engine, dataDisk] = await Promise.all([
     running && agent.state === 'running' ? engineVersion(m.paths.dockerSocket) : undefined,
     ssh ? guestDiskUse(m, ssh) : undefined,
@@ -58,6 +61,7 @@ export async function machineStatus(m: Machine): Promise<MachineStatus> {
     name: m.name,
     state: ended?.kind === 'crashed' ? 'crashed' : state,
     ...(paused ? { paused } : {}),
+    ...(suspended ? { suspended } : {}),
     ...(ended ? { ended } : {}),
     driver: m.config.driver,
     arch: m.config.arch,
@@ -94,7 +98,8 @@ async function reapOrphanAgent(m: Machine, a: AgentStatus): Promise<AgentStatus>
   if (a.state === 'stopped') return a;
   try {
     await m.lock(async () => {
-      if ((await m.driver.state()) === 'stopped') await stopAgent(m.paths);
+      const st = await m.driver.state();
+      if (st === 'stopped' || st === 'suspended') await stopAgent(m.paths);
     }, { waitMs: 0 });
   } catch {
     return a;

@@ -6,6 +6,8 @@ import { machineFlag } from '../layout/paths.js';
 
 export interface StopResult {
   wasRunning: boolean;
+  /** Suspended: left so (start resumes it), or with `force` its saved state thrown away. */
+  suspended?: 'kept' | 'discarded';
 }
 
 /**
@@ -27,6 +29,12 @@ export async function stopLocked(m: Machine, opts: StopOptions = {}): Promise<St
   const state = await m.driver.state();
   if (state === 'paused' && !opts.force) await letPausedGuestHear(m);
   await stopAgent(m.paths);
+  if (state === 'suspended') {
+    // Nothing runs. The saved state is the containers' memory: only --force throws it away.
+    if (!opts.force) return { wasRunning: false, suspended: 'kept' };
+    await m.driver.discardSavedState();
+    return { wasRunning: false, suspended: 'discarded' };
+  }
   if (state === 'stopped' || state === 'not-created') return { wasRunning: false };
   await m.driver.stop({ force: opts.force ?? false, timeoutMs: opts.timeoutMs ?? 60_000 });
   return { wasRunning: true };

@@ -43,7 +43,7 @@ export async function runStart(argv: StartArgs, ctx: CommandContext): Promise<vo
   }
   const total = Math.round(ui.totalMs());
   if (r.alreadyRunning && r.timings.length === 0) ui.succeed(`Machine "${m.name}" is already running`);
-  else ui.succeed(`Machine "${m.name}" is running (${(total / 1000).toFixed(1)} s)`);
+  else ui.succeed(`Machine "${m.name}" is running${r.resumed ? ', resumed from its saved state' : ''} (${(total / 1000).toFixed(1)} s)`);
   if (r.sharesNotMounted.length) ctx.out.warn(`shared folders not mounted in the guest: ${r.sharesNotMounted.join(', ')} (see skiff logs --console)`);
   const timings = [...r.timings, { stage: 'total', ms: total }];
   ctx.out.result(startResultJson(m.name, r, timings), () => {

@@ -16,7 +16,7 @@ export const statusCommand: CommandModule<GlobalArgs, GlobalArgs> = {
     out.result(s, () =>
       [
         ['Machine', s.name],
-        ['State', s.paused ? `${s.state}: ${s.paused.detail}` : s.state],
+        ['State', s.paused ? `${s.state}: ${s.paused.detail}` : s.suspended ? `${s.state} at ${s.suspended.savedAt} (${formatBytes(s.suspended.sizeBytes)} saved): \`skiff start\` resumes it` : s.state],
         ...(s.ended ? [['Ended', formatEnded(s.ended)]] : []),
         ['Driver', `${s.driver}${s.accelerator ? ` (${s.accelerator})` : ''}`],
         ['Arch', `${s.arch}${s.binfmt ? ` (+ ${s.arch === 'x86_64' ? 'aarch64' : 'x86_64'} images through binfmt)` : ''}`],

@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import { action, type CommandContext, type GlobalArgs } from '../context.js';
+import { action, machineFlag, type CommandContext, type GlobalArgs } from '../context.js';
 
 export interface StopArgs extends GlobalArgs {
   force?: boolean;
@@ -17,8 +17,16 @@ export async function runStop(argv: StopArgs, ctx: CommandContext): Promise<void
   ui.stage('stop', argv.force ? 'powering off' : 'shutting down the guest');
   try {
     const r = await stopMachine(m, { force: argv.force ?? false, ...(argv.timeout !== undefined ? { timeoutMs: argv.timeout * 1000 } : {}) });
-    ui.succeed(r.wasRunning ? `Machine "${m.name}" stopped` : `Machine "${m.name}" was not running`);
-    ctx.out.result({ name: m.name, stopped: true, wasRunning: r.wasRunning }, () => '');
+    ui.succeed(
+      r.suspended === 'kept'
+        ? `Machine "${m.name}" is suspended, not running: \`skiff start${machineFlag(m.name)}\` resumes it, \`skiff stop --force${machineFlag(m.name)}\` discards its saved state`
+        : r.suspended === 'discarded'
+          ? `Machine "${m.name}" was suspended: its saved state is discarded, the next start boots cold`
+          : r.wasRunning
+            ? `Machine "${m.name}" stopped`
+            : `Machine "${m.name}" was not running`,
+    );
+    ctx.out.result({ name: m.name, stopped: true, wasRunning: r.wasRunning, ...(r.suspended ? { suspended: r.suspended } : {}) }, () => '');
   } catch (e) {
     ui.fail();
     throw e;

@@ -11,6 +11,8 @@ export interface QemuRunState {
   accel: Accel;
   qmpSocket: string;
   startedAt: string;
+  /** The command line it runs with: what a suspend records the saved state against. */
+  argv?: string[];
 }
 
 /** Undefined for anything that is not a complete, well-formed state (a torn or foreign file is ignored). */
@@ -30,7 +32,8 @@ export function parseRunState(text: string): QemuRunState | undefined {
   if (o.accel !== 'kvm' && o.accel !== 'hvf' && o.accel !== 'tcg') return undefined;
   if (typeof o.qmpSocket !== 'string' || o.qmpSocket === '') return undefined;
   if (typeof o.startedAt !== 'string') return undefined;
-  return { version: 1, pid: o.pid, sshPort: port, accel: o.accel, qmpSocket: o.qmpSocket, startedAt: o.startedAt };
+  const argv = Array.isArray(o.argv) && o.argv.every((a) => typeof a === 'string') ? { argv: o.argv as string[] } : {};
+  return { version: 1, pid: o.pid, sshPort: port, accel: o.accel, qmpSocket: o.qmpSocket, startedAt: o.startedAt, ...argv };
 }
 
 export async function readRunState(file: string): Promise<QemuRunState | undefined> {

@@ -1,7 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, SkiffError } from '../../errors.js';
-import type { Driver, DriverInfo, MachineSpec, PauseControl, SshEndpoint, StartHooks, UdpForwarding, VmState, VmWatch } from '../driver.js';
+import type { Driver, DriverInfo, MachineSpec, PauseControl, SavedState, SshEndpoint, StartHooks, UdpForwarding, VmState, VmWatch } from '../driver.js';
 import { acceleratorFromLog } from './accelerator.js';
 import { dataDiskPath, makeDataDisk } from './data-disk.js';
 import { classify, toSkiffError, VBoxManageFailure } from './errors.js';
@@ -168,6 +168,20 @@ export class VirtualBoxDriver implements Driver {
       throw e;
     }
   }
+
+  async suspend(): Promise<SavedState> {
+    throw new SkiffError('unsupported', `suspend is not supported by the VirtualBox driver yet`, { hint: 'use `skiff stop`', exitCode: ExitCode.usage });
+  }
+
+  async savedState(): Promise<SavedState | undefined> {
+    return undefined;
+  }
+
+  async resume(): Promise<SshEndpoint | undefined> {
+    return undefined;
+  }
+
+  async discardSavedState(): Promise<void> {}
 
   async state(): Promise<VmState> {
     await this.ready();

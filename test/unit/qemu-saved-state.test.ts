@@ -1,0 +1,106 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { withFreedPagesZeroed } from '../../src/drivers/qemu/driver.js';
+import {
+  loadCommand,
+  mismatch,
+  normalizeArgv,
+  readSavedRecord,
+  removeSavedState,
+  saveCommand,
+  savedStateFiles,
+  savedStateOf,
+  sha256File,
+  writeSavedRecord,
+  type SavedRecord,
+} from '../../src/drivers/qemu/saved-state.js';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), "skiff saved 'state' "));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const argv = ['-name', 'skiff-default', '-smp', '2', '-m', '2048', '-netdev', 'user,id=n0,hostfwd=tcp:127.0.0.1:40022-:22', '-daemonize'];
+const stamp = { size: 10, mtimeMs: 1000, ino: 7 };
+const rec: SavedRecord = {
+  version: 1,
+  savedAt: '2026-12-03T00:00:00.000Z',
+  format: 'zstd',
+  sizeBytes: 3,
+  sha256: 'a'.repeat(64),
+  qemu: { binary: '/usr/bin/qemu-system-x86_64', version: '7.2.22' },
+  argv,
+  files: { dataDisk: stamp, iso: stamp },
+};
+const now = { qemu: rec.qemu, argv, files: { dataDisk: stamp, iso: stamp } };
+
+describe('what a saved state belongs to', () => {
+  it('blanks the SSH port and drops what only the loading run has', () => {
+    const loading = [...argv.slice(0, 7), 'user,id=n0,hostfwd=tcp:127.0.0.1:51234-:22', '-daemonize', '-S', '-incoming', 'exec:zstd -dcq x'];
+    expect(normalizeArgv(loading)).toEqual(normalizeArgv(argv));
+    expect(normalizeArgv(argv)[7]).toBe('user,id=n0,hostfwd=tcp:127.0.0.1:*-:22');
+  });
+
+  it('fits the same VM on another port', () => {
+    expect(mismatch(rec, { ...now, argv: normalizeArgv([...argv.slice(0, 7), 'user,id=n0,hostfwd=tcp:127.0.0.1:1-:22', '-daemonize']) })).toBeUndefined();
+  });
+
+  it('says which setting changed', () => {
+    const more = argv.map((a) => (a === '2048' ? '3072' : a));
+    expect(mismatch(rec, { ...now, argv: more })).toBe('was saved with other VM settings (2048 then, 3072 now)');
+    expect(mismatch(rec, { ...now, argv: [...argv, '-virtfs', 'x'] })).toBe('was saved with other VM settings ((nothing) then, -virtfs now)');
+  });
+
+  it('refuses another QEMU, and a data disk or image touched since', () => {
+    expect(mismatch(rec, { ...now, qemu: { ...rec.qemu, version: '8.0.0' } })).toMatch(/^was saved by QEMU 7\.2\.22 .* this is QEMU 8\.0\.0/);
+    expect(mismatch(rec, { ...now, files: { ...now.files, dataDisk: { ...stamp, mtimeMs: 1001 } } })).toBe('no longer matches the data disk, which changed after the save');
+    expect(mismatch(rec, { ...now, files: { dataDisk: stamp } })).toBe('no longer matches the guest image, which changed after the save');
+  });
+
+  it('zeroes freed guest pages unless the image says otherwise', () => {
+    expect(withFreedPagesZeroed('console=ttyS0')).toBe('console=ttyS0 init_on_free=1');
+    expect(withFreedPagesZeroed('init_on_free=0 quiet')).toBe('init_on_free=0 quiet');
+  });
+});
+
+describe('the files of a saved state', () => {
+  const files = savedStateFiles(tmp);
+
+  it('round-trips the record, and ignores a torn or foreign one', async () => {
+    await writeSavedRecord(files.record, rec);
+    expect(await readSavedRecord(files.record)).toEqual(rec);
+    expect(statSync(files.record).mode & 0o777).toBe(0o600);
+    writeFileSync(files.record, JSON.stringify(rec).slice(0, 40));
+    expect(await readSavedRecord(files.record)).toBeUndefined();
+    writeFileSync(files.record, JSON.stringify({ ...rec, sha256: 'nope' }));
+    expect(await readSavedRecord(files.record)).toBeUndefined();
+  });
+
+  it('counts as saved only with both the stream and its record', async () => {
+    await removeSavedState(files);
+    writeFileSync(files.state, 'abc');
+    expect(await savedStateOf(files)).toBeUndefined();
+    await writeSavedRecord(files.record, rec);
+    expect(await savedStateOf(files)).toEqual({ savedAt: rec.savedAt, sizeBytes: 3 });
+    await removeSavedState(files);
+    expect(await savedStateOf(files)).toBeUndefined();
+  });
+
+  it('saves and loads through the shell QEMU runs them with, any path, user-only', async () => {
+    const file = path.join(tmp, "it's a $tate");
+    const payload = Buffer.from('QEVM'.repeat(50_000));
+    for (const zstd of [execFileSync('sh', ['-c', 'command -v zstd']).toString().trim(), undefined]) {
+      execFileSync('sh', ['-c', saveCommand(file, zstd)], { input: payload });
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(execFileSync('sh', ['-c', loadCommand(file, zstd)]).equals(payload)).toBe(true);
+      rmSync(file);
+    }
+  });
+
+  it('hashes the stream', async () => {
+    writeFileSync(files.state, 'abc');
+    expect(await sha256File(files.state)).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    expect(readFileSync(files.state, 'utf8')).toBe('abc');
+  });
+});
