@@ -13,5 +13,6 @@ export function startResultJson(name: string, r: StartResult, timings: StartResu
     sharesNotMounted: r.sharesNotMounted,
     ...(r.recovered ? { recovered: r.recovered } : {}),
     ...(r.resumed ? { resumed: true } : {}),
+    ...(r.savedStateDiscarded ? { savedStateDiscarded: r.savedStateDiscarded } : {}),
   };
 }

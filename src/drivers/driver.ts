@@ -8,6 +8,12 @@ export type { Arch };
 /** What a hypervisor says of a VM, folded to the states skiff acts on. */
 export type VmState = 'not-created' | 'stopped' | 'starting' | 'running' | 'stopping' | 'paused' | 'suspended' | 'error';
 
+/**
+ * What resume() made of a saved state: the VM running on from it, or the state
+ * discarded, `why` a phrase that follows "the saved state" ("is damaged (...)").
+ */
+export type ResumeResult = { resumed: true; ssh: SshEndpoint } | { resumed: false; why: string };
+
 /** A machine's VM state saved by `skiff suspend`, from which resume() goes on. */
 export interface SavedState {
   /** ISO time of the save. */
@@ -150,10 +156,10 @@ export interface Driver {
   /**
    * Runs the VM on from its saved state, if that state still belongs to this
    * machine (same hypervisor, hardware, image and disk) and loads whole.
-   * Otherwise the state is discarded, hooks.notice says why, and it resolves
-   * undefined: the caller boots cold. Never leaves a half-restored VM running.
+   * Otherwise the state is discarded and the result says why: the caller boots
+   * cold. Never leaves a half-restored VM running.
    */
-  resume(hooks?: StartHooks): Promise<SshEndpoint | undefined>;
+  resume(hooks?: StartHooks): Promise<ResumeResult>;
   /** Throws the saved state away, so the next start boots cold; a no-op without one. */
   discardSavedState(): Promise<void>;
   /** ACPI power button, wait up to timeoutMs for power-off, then force. `force` skips the wait. */

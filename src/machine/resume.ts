@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { agentStatus } from '../agent/control.js';
 import type { VmState } from '../drivers/driver.js';
 import { hostFreeBytes, mib, pauseCause, RESUME_MIN_FREE_BYTES, resumeVm } from '../drivers/pause.js';
 import { ExitCode, SkiffError } from '../errors.js';
@@ -31,7 +32,8 @@ export async function resumePaused(m: Machine, ui: Progress): Promise<VmState> {
   }
   ui.stage('resume', 'resuming the paused VM');
   await resumeVm(ctl);
-  // The agent's link notices the guest again within its probe interval: no need to restart it.
-  await waitUntil(() => serving(m), { timeoutMs: RECONNECT_MS, intervalMs: 200 });
+  // The agent's link notices the guest again within its probe interval: no need to
+  // restart it. (None runs after a suspend killed midway: start launches one.)
+  if ((await agentStatus(m.paths)).state !== 'stopped') await waitUntil(() => serving(m), { timeoutMs: RECONNECT_MS, intervalMs: 200 });
   return m.driver.state();
 }

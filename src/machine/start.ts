@@ -30,6 +30,8 @@ export interface StartResult {
   recovered?: VmEnd;
   /** It went on from the state `skiff suspend` saved, containers and all. */
   resumed?: boolean;
+  /** Why a saved state was thrown away and the machine booted cold instead (a phrase after "the saved state"). */
+  savedStateDiscarded?: string;
 }
 
 export function agentSpecFor(m: Machine, ssh: SshEndpoint, vm?: VmWatch): AgentSpec {
@@ -77,14 +79,17 @@ async function startLocked(m: Machine, ui: Progress, opts: StartOptions): Promis
     return contextName(m.name);
   });
 
+  let discarded: string | undefined;
   if (state === 'suspended') {
     ui.stage('resume', 'resuming the saved VM');
-    const ssh = await m.driver.resume({ notice: (msg) => ui.notice(msg) });
-    if (ssh) {
+    const r = await m.driver.resume({ notice: (msg) => ui.notice(msg) });
+    if (r.resumed) {
       await stopAgent(m.paths);
-      const { sharesNotMounted } = await connect(m, ui, ssh, { deadline });
-      return { alreadyRunning: false, socket, ssh, timings: ui.timings, context, sharesNotMounted, resumed: true };
+      const { sharesNotMounted } = await connect(m, ui, r.ssh, { deadline });
+      return { alreadyRunning: false, socket, ssh: r.ssh, timings: ui.timings, context, sharesNotMounted, resumed: true };
     }
+    discarded = r.why;
+    ui.notice(savedStateDiscardedText(m.name, r.why));
     state = await m.driver.state();
   }
   if (state === 'paused') state = await resumePaused(m, ui);
@@ -119,7 +124,20 @@ async function startLocked(m: Machine, ui: Progress, opts: StartOptions): Promis
   const { sharesNotMounted } = await connect(m, ui, ssh, { deadline, guest });
   // Kept until now: a start that fails leaves `status` still saying why the last run ended.
   if (ended) await rm(m.paths.vmEnd, { force: true });
-  return { alreadyRunning: false, socket, ssh, timings: ui.timings, context, sharesNotMounted, ...(ended ? { recovered: ended } : {}) };
+  return {
+    alreadyRunning: false,
+    socket,
+    ssh,
+    timings: ui.timings,
+    context,
+    sharesNotMounted,
+    ...(ended ? { recovered: ended } : {}),
+    ...(discarded ? { savedStateDiscarded: discarded } : {}),
+  };
+}
+
+export function savedStateDiscardedText(name: string, why: string): string {
+  return `the saved state of machine "${name}" ${why}: starting it cold instead (the data disk is intact; containers start as after a reboot)`;
 }
 
 /**

@@ -29,7 +29,7 @@ async function loadOrInit(argv: StartArgs, ctx: CommandContext): Promise<Machine
 
 export async function runStart(argv: StartArgs, ctx: CommandContext): Promise<void> {
   const m = await loadOrInit(argv, ctx);
-  const [{ startMachine }, { StageReporter }] = await Promise.all([import('../../machine/start.js'), import('../../ui/stages.js')]);
+  const [{ startMachine, savedStateDiscardedText }, { StageReporter }] = await Promise.all([import('../../machine/start.js'), import('../../ui/stages.js')]);
   const ui = await StageReporter.create(ctx.out.interactive, ctx.out.color);
   let r: StartResult;
   try {
@@ -44,6 +44,8 @@ export async function runStart(argv: StartArgs, ctx: CommandContext): Promise<vo
   const total = Math.round(ui.totalMs());
   if (r.alreadyRunning && r.timings.length === 0) ui.succeed(`Machine "${m.name}" is already running`);
   else ui.succeed(`Machine "${m.name}" is running${r.resumed ? ', resumed from its saved state' : ''} (${(total / 1000).toFixed(1)} s)`);
+  // On a terminal the stage reporter said so as it happened.
+  if (r.savedStateDiscarded && !ctx.out.interactive) ctx.out.warn(savedStateDiscardedText(m.name, r.savedStateDiscarded));
   if (r.sharesNotMounted.length) ctx.out.warn(`shared folders not mounted in the guest: ${r.sharesNotMounted.join(', ')} (see skiff logs --console)`);
   const timings = [...r.timings, { stage: 'total', ms: total }];
   ctx.out.result(startResultJson(m.name, r, timings), () => {

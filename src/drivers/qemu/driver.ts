@@ -7,7 +7,7 @@ import { processCommandLine } from '../../util/process-alive.js';
 import { processStartTime } from '../../util/process-start.js';
 import { terminate } from '../../util/terminate.js';
 import { waitUntil } from '../../util/wait.js';
-import type { Driver, DriverInfo, MachineSpec, PauseControl, SavedState, Share, SshEndpoint, StartHooks, UdpForwarding, VmState, VmWatch } from '../driver.js';
+import type { Driver, DriverInfo, MachineSpec, PauseControl, ResumeResult, SavedState, Share, SshEndpoint, StartHooks, UdpForwarding, VmState, VmWatch } from '../driver.js';
 import { chooseAccelerator, tcgNotice } from './accel.js';
 import { buildQemuArgv, USER_NETDEV, type Accel } from './argv.js';
 import { findOnPath, firstLine, qemuSystemName, qemuVersion, requireBinary } from './binaries.js';
@@ -187,17 +187,16 @@ export class QemuDriver implements Driver {
     await removeSavedState(this.savedFiles);
   }
 
-  async resume(hooks: StartHooks = {}): Promise<SshEndpoint | undefined> {
+  async resume(hooks: StartHooks = {}): Promise<ResumeResult> {
     const files = this.savedFiles;
     const rec = await readSavedRecord(files.record);
     const saved = await stampOf(files.state);
     if (rec === undefined || saved === undefined) {
       // Half a save (the record or the stream alone) is what a killed suspend leaves.
-      if (rec !== undefined || saved !== undefined || (await exists(files.partial))) return this.coldInstead(hooks, 'is incomplete (the suspend was interrupted)');
-      return undefined;
+      return this.discard(rec !== undefined || saved !== undefined || (await exists(files.partial)) ? 'is incomplete (the suspend was interrupted)' : 'is missing');
     }
     await this.requireCreated();
-    if ((await this.liveRun()) !== undefined) return this.coldInstead(hooks, 'is out of date: the VM is running');
+    if ((await this.liveRun()) !== undefined) return this.discard('is out of date: the VM is running');
     await this.cleanupRuntime();
     const plan = await this.plan(hooks);
     const zstd = rec.format === 'zstd' ? await findOnPath('zstd') : undefined;
@@ -205,7 +204,7 @@ export class QemuDriver implements Driver {
       (rec.format === 'zstd' && zstd === undefined ? 'needs zstd to be loaded, and zstd is not on PATH' : undefined) ??
       mismatch(rec, { qemu: { binary: plan.qemuSystem, version: plan.version }, argv: this.argvFor(plan, 0), files: await stampAll(this.vmFiles(plan.boot)) }) ??
       (saved.size !== rec.sizeBytes ? `is damaged (${saved.size} bytes, ${rec.sizeBytes} saved)` : undefined);
-    if (why !== undefined) return this.coldInstead(hooks, why);
+    if (why !== undefined) return this.discard(why);
 
     await this.prepareRunDir();
     await this.rotateConsoleLog();
@@ -217,23 +216,22 @@ export class QemuDriver implements Driver {
       ({ sshPort } = await this.launch(plan, ['-S', '-incoming', `exec:${loadCommand(files.state, zstd)}`]));
     } catch (e) {
       await hashing;
-      return this.coldInstead(hooks, `could not be loaded (${errorMessage(e)})`);
+      return this.discard(`could not be loaded (${errorMessage(e)})`);
     }
     const [sha, loaded] = await Promise.all([hashing, incomingDone(this.qmpSocket)]);
     if (sha !== rec.sha256 || loaded !== 'completed') {
       await this.stop({ force: true });
-      return this.coldInstead(hooks, sha !== rec.sha256 ? 'is damaged (its checksum does not match)' : `did not load (QEMU: ${loaded})`);
+      return this.discard(sha !== rec.sha256 ? 'is damaged (its checksum does not match)' : `did not load (QEMU: ${loaded})`);
     }
     // From the first instruction on the guest changes the disk: the state is spent.
     await removeSavedState(files);
     await qmpOnce(this.qmpSocket, 'cont', undefined, 10_000);
-    return { host: HOST, port: sshPort };
+    return { resumed: true, ssh: { host: HOST, port: sshPort } };
   }
 
-  private async coldInstead(hooks: StartHooks, why: string): Promise<undefined> {
-    hooks.notice?.(`the saved state of machine ${this.spec.name} ${why}: starting it cold instead (the data disk is intact; containers start as after a reboot)`);
+  private async discard(why: string): Promise<ResumeResult> {
     await removeSavedState(this.savedFiles);
-    return undefined;
+    return { resumed: false, why };
   }
 
   private get savedFiles(): SavedStateFiles {

@@ -16,6 +16,9 @@ export function pauseReasonFrom(status: string | undefined, blocks: BlockInfo[])
       return blocks.some((b) => b['io-status'] === 'nospace') ? 'host-disk-full' : 'host-disk-error';
     case 'paused':
     case 'suspended':
+    // Stopped for a migration (a save) and not quit: a suspend killed at that moment.
+    case 'finish-migrate':
+    case 'postmigrate':
       return 'paused';
     default:
       return undefined;

@@ -117,22 +117,26 @@ const FILE_NAMES: Record<string, string> = {
   initrd: "the image's initrd",
 };
 
-/** Why the record does not fit the machine as it is now (one phrase), or undefined when it does. */
+/**
+ * Why the record does not fit the machine as it is now (one phrase), or undefined
+ * when it does. Files before the command line: a new image changes both, and
+ * naming the image says more than naming a -drive option.
+ */
 export function mismatch(rec: SavedRecord, now: CurrentVm): string | undefined {
   if (rec.qemu.binary !== now.qemu.binary || rec.qemu.version !== now.qemu.version) {
     return `was saved by QEMU ${rec.qemu.version} (${rec.qemu.binary}), and this is QEMU ${now.qemu.version} (${now.qemu.binary})`;
-  }
-  const was = normalizeArgv(rec.argv);
-  const is = normalizeArgv(now.argv);
-  const n = Math.max(was.length, is.length);
-  for (let i = 0; i < n; i++) {
-    if (was[i] !== is[i]) return `was saved with other VM settings (${was[i] ?? '(nothing)'} then, ${is[i] ?? '(nothing)'} now)`;
   }
   for (const [key, s] of Object.entries(rec.files)) {
     const cur = now.files[key];
     if (!cur || cur.size !== s.size || cur.mtimeMs !== s.mtimeMs || cur.ino !== s.ino) {
       return `no longer matches ${FILE_NAMES[key] ?? key}, which changed after the save`;
     }
+  }
+  const was = normalizeArgv(rec.argv);
+  const is = normalizeArgv(now.argv);
+  const n = Math.max(was.length, is.length);
+  for (let i = 0; i < n; i++) {
+    if (was[i] !== is[i]) return `was saved with other VM settings (${was[i] ?? '(nothing)'} then, ${is[i] ?? '(nothing)'} now)`;
   }
   return undefined;
 }

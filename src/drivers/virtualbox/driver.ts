@@ -1,7 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, SkiffError } from '../../errors.js';
-import type { Driver, DriverInfo, MachineSpec, PauseControl, SavedState, SshEndpoint, StartHooks, UdpForwarding, VmState, VmWatch } from '../driver.js';
+import type { Driver, DriverInfo, MachineSpec, PauseControl, ResumeResult, SavedState, SshEndpoint, StartHooks, UdpForwarding, VmState, VmWatch } from '../driver.js';
 import { acceleratorFromLog } from './accelerator.js';
 import { dataDiskPath, makeDataDisk } from './data-disk.js';
 import { classify, toSkiffError, VBoxManageFailure } from './errors.js';
@@ -177,8 +177,8 @@ export class VirtualBoxDriver implements Driver {
     return undefined;
   }
 
-  async resume(): Promise<SshEndpoint | undefined> {
-    return undefined;
+  async resume(): Promise<ResumeResult> {
+    return { resumed: false, why: 'is not supported by the VirtualBox driver yet' };
   }
 
   async discardSavedState(): Promise<void> {}
