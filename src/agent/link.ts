@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
+import type net from 'node:net';
 import { errorMessage } from '../errors.js';
-import { waitForBanner } from '../ssh/banner.js';
+import { connectWithBanner } from '../ssh/banner.js';
 import { connectSsh, type SshConnection, type SshTarget } from '../ssh/connect.js';
 import { isHostKeyChanged } from '../ssh/hostkey.js';
 import { batchWritesPerTick } from './batch.js';
@@ -121,8 +122,10 @@ export class SshLink extends EventEmitter<SshLinkEvents> {
         // The guest may be booting, or paused (QEMU's user network then accepts the
         // connection but nothing answers): a handshake would wait out its whole
         // timeout, so probe for sshd's banner, often and briefly, until it answers.
-        if (!(await this.bannerUp())) continue;
+        const socket = await this.bannerUp();
+        if (!socket) continue;
         conn = await connectSsh(this.target, {
+          socket,
           signal: this.abort.signal,
           readyTimeoutMs: this.opts.readyTimeoutMs ?? 15_000,
           keepaliveIntervalMs: this.opts.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_MS,
@@ -209,19 +212,19 @@ export class SshLink extends EventEmitter<SshLinkEvents> {
   }
 
   /**
-   * True once sshd's banner answers; false after a short pause when it does not
-   * (the loop then probes again: a probe is one local TCP connection, cheap enough
-   * to repeat every few hundred ms, so the link is back within ~1 s of the guest).
+   * The connection once sshd's banner answers on it (the login goes on over it);
+   * undefined after a short pause when it does not (the loop then probes again: a
+   * probe is one local TCP connection, cheap enough to repeat every few hundred
+   * ms, so the link is back within ~1 s of the guest).
    */
-  private async bannerUp(): Promise<boolean> {
+  private async bannerUp(): Promise<net.Socket | undefined> {
     try {
-      await waitForBanner(this.target.host, this.target.port, this.state === 'connecting' ? 2_000 : 1_000, this.abort.signal);
-      return true;
+      return await connectWithBanner(this.target.host, this.target.port, this.state === 'connecting' ? 2_000 : 1_000, this.abort.signal);
     } catch (e) {
-      if (this.stopped) return false;
+      if (this.stopped) return undefined;
       this.setState(this.state === 'connecting' ? 'connecting' : 'reconnecting', errorMessage(e));
       await this.sleep(250);
-      return false;
+      return undefined;
     }
   }
 

@@ -25,6 +25,8 @@ export interface ConnectOptions {
   keepaliveIntervalMs?: number;
   keepaliveCountMax?: number;
   signal?: AbortSignal;
+  /** A connection to the target already open (connectWithBanner's), used instead of a new one. */
+  socket?: net.Socket;
 }
 
 /** A connected client plus the TCP socket under it (the agent corks it to batch writes). */
@@ -82,7 +84,7 @@ export function connectSsh(target: SshTarget, opts: ConnectOptions = {}): Promis
       reject(abortError());
       return;
     }
-    const socket = net.connect({ host: target.host, port: target.port });
+    const socket = opts.socket ?? net.connect({ host: target.host, port: target.port });
     socket.setNoDelay(true);
     const client = new Client();
     let mismatch: SkiffError | undefined;
