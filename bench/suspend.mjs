@@ -7,9 +7,11 @@
 // exits, and `docker version` must answer right after each start. The load
 // average is printed before each round.
 // --variants then compares ways to save the same guest, on QMP directly: the
-// compressor and its level, and whether the guest's page cache is dropped first
-// (`skiff suspend` does); for each, the save time, the size, and the time until a
-// new QEMU (-incoming, warm page cache) has loaded it.
+// compressor and its level; for each, the save time, the size, and the time until
+// a new QEMU (-incoming, warm page cache) has loaded it.
+// --zeroing N: N pairs of cold starts (ABBA) with the guest kernel's
+// init_on_free=1 (freed pages zeroed, so a dropped page cache saves as zero
+// pages) against without, and the state each saves after dropping the cache.
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -24,6 +26,7 @@ const arg = (name, def) => {
 };
 const rounds = Number(arg('rounds', '5'));
 const variants = process.argv.includes('--variants');
+const zeroingPairs = Number(arg('zeroing', '0'));
 const iso = path.resolve(arg('iso', path.join(here, '../iso/out/skiff-amd64.iso')));
 const out = arg('out', path.join(here, 'suspend.results.md'));
 const root = mkdtempSync(path.join(os.tmpdir(), 'skb-susp-'));
@@ -63,6 +66,34 @@ const fmt = (xs, unit = 's', div = 1000) => {
 
 const results = { cold: [], suspend: [], resume: [], size: [] };
 const variantRows = [];
+const zeroRows = [];
+
+/**
+ * Cold starts with and without init_on_free=1, in ABBA order. The option goes
+ * into the machine's extracted boot command line, which the driver passes on as
+ * it is (it adds only panic= and skiff.binfmt=). After each start the page cache
+ * is dropped and the machine suspended, for the state's size.
+ */
+async function compareZeroing() {
+  const cmdlineFile = path.join(env.SKIFF_HOME, 'machines', 'default', 'driver', 'boot', 'cmdline');
+  const base = readFileSync(cmdlineFile, 'utf8').trim();
+  const rows = [];
+  const order = [];
+  for (let i = 0; i < zeroingPairs; i++) order.push(...(i % 2 === 0 ? [true, false] : [false, true]));
+  for (const zero of order) {
+    writeFileSync(cmdlineFile, zero ? `${base} init_on_free=1\n` : `${base}\n`);
+    console.log(`cold start, init_on_free=${zero ? 1 : 0}: load ${load()}`);
+    const cold = await timed(() => skiff(['start', '--json']));
+    await skiff(['ssh', '--', 'sync; echo 1 > /proc/sys/vm/drop_caches']);
+    const size = JSON.parse(await skiff(['suspend', '--json'])).sizeBytes;
+    await skiff(['stop', '--force']);
+    const row = { zero, coldMs: cold.ms, sizeMB: +(size / 1e6).toFixed(1) };
+    console.log(JSON.stringify(row));
+    rows.push(row);
+  }
+  writeFileSync(cmdlineFile, `${base}\n`);
+  return rows;
+}
 let dockerHost = '';
 try {
   await skiff(['init', '--iso', iso, '--no-shares', '--cpus', '2', '--memory', '2G', '--disk', '4G']);
@@ -89,6 +120,7 @@ try {
     results.size.push(size);
     await skiff(['stop']);
   }
+  if (zeroingPairs > 0) zeroRows.push(...(await compareZeroing()));
   if (variants) {
     await skiff(['start']);
     variantRows.push(...(await compareVariants()));
@@ -121,17 +153,15 @@ async function compareVariants() {
   await sleep(2_000);
   const file = path.join(root, 'state');
   const list = [
-    { name: 'zstd -1 -T2 (skiff)', save: `zstd -q -1 -T2 -f -o ${file}`, load: `zstd -dcq -T2 ${file}`, drop: true },
-    { name: 'zstd -1 -T2, page cache kept', save: `zstd -q -1 -T2 -f -o ${file}`, load: `zstd -dcq -T2 ${file}`, drop: false },
-    { name: 'zstd -1, single-thread load', save: `zstd -q -1 -T2 -f -o ${file}`, load: `zstd -dcq ${file}`, drop: true },
-    { name: 'zstd -3 -T2', save: `zstd -q -3 -T2 -f -o ${file}`, load: `zstd -dcq -T2 ${file}`, drop: true },
-    { name: 'lz4 -1', save: `lz4 -q -1 -f - ${file}`, load: `lz4 -dcq ${file}`, drop: true },
-    { name: 'uncompressed', save: `cat > ${file}`, load: `cat ${file}`, drop: true },
+    { name: 'zstd -1 -T2 (skiff)', save: `zstd -q -1 -T2 -f -o ${file}`, load: `zstd -dcq -T2 ${file}` },
+    { name: 'zstd -1, single-thread load', save: `zstd -q -1 -T2 -f -o ${file}`, load: `zstd -dcq ${file}` },
+    { name: 'zstd -3 -T2', save: `zstd -q -3 -T2 -f -o ${file}`, load: `zstd -dcq -T2 ${file}` },
+    { name: 'lz4 -1', save: `lz4 -q -1 -f - ${file}`, load: `lz4 -dcq ${file}` },
+    { name: 'uncompressed', save: `cat > ${file}`, load: `cat ${file}` },
   ];
   const rows = [];
   for (const v of list) {
     console.log(`variant ${v.name}: load ${load()}`);
-    if (v.drop) await skiff(['ssh', '--', 'sync; echo 1 > /proc/sys/vm/drop_caches']);
     const pid = Number(readFileSync(pidFile, 'utf8'));
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
     for (let i = argv.indexOf('-incoming'); i >= 0; i = argv.indexOf('-incoming')) argv.splice(i, 2);
@@ -179,7 +209,7 @@ async function compareVariants() {
   return rows;
 }
 
-const cmd = `npm run build && flock /tmp/skiff-boot.lock node bench/suspend.mjs --rounds ${rounds}${variants ? ' --variants' : ''}`;
+const cmd = `npm run build && flock /tmp/skiff-boot.lock node bench/suspend.mjs --rounds ${rounds}${variants ? ' --variants' : ''}${zeroingPairs ? ` --zeroing ${zeroingPairs}` : ''}`;
 const lines = [
   '# Suspend and resume against a cold start (issue 20)',
   '',
@@ -197,6 +227,18 @@ const lines = [
   `resume / cold: ${(stats(results.resume).median / stats(results.cold).median).toFixed(2)}`,
   '',
 ];
+if (zeroRows.length) {
+  const of = (z) => zeroRows.filter((r) => r.zero === z);
+  lines.push(
+    '## Freed pages zeroed (init_on_free=1) or not, page cache dropped before the save',
+    '',
+    `| guest kernel | cold start, median (min–max) over ${of(true).length} | state saved |`,
+    '|---|---|---|',
+    `| init_on_free=1 | ${fmt(of(true).map((r) => r.coldMs))} | ${fmt(of(true).map((r) => r.sizeMB), 'MB', 1)} |`,
+    `| as shipped | ${fmt(of(false).map((r) => r.coldMs))} | ${fmt(of(false).map((r) => r.sizeMB), 'MB', 1)} |`,
+    '',
+  );
+}
 if (variantRows.length) {
   lines.push(
     '## Ways to save the same guest (QMP directly, one save and load each)',

@@ -103,10 +103,11 @@ export function containersUsing(containers: ContainerSummary[], guestPaths: stri
 }
 
 /**
- * The guest command run before a save: flush, unmount the shares (deepest
- * first), flush again and drop the page cache (its pages, zeroed on free, are
- * then not saved). A share that will not unmount ends it with exit 3 and the
- * path on stderr; the caller mounts back what went.
+ * The guest command run before a save: flush, then unmount the shares (deepest
+ * first). A share that will not unmount ends it with exit 3 and the path on
+ * stderr; the caller mounts back what went. The page cache is not dropped: freed
+ * pages keep their bytes and are saved all the same, and zeroing them on free
+ * (init_on_free=1) cost 14 s of every cold boot under TCG (bench/suspend.results.md).
  */
 export function quiesceCommand(guestPaths: string[]): string {
   const depth = (p: string) => p.split('/').filter(Boolean).length;
@@ -115,9 +116,6 @@ export function quiesceCommand(guestPaths: string[]): string {
     MOUNTED_FN,
     'sync',
     ...deepest.map((p) => `! mounted ${shQuote(p)} || umount ${shQuote(p)} || { echo ${shQuote(p)} >&2; exit 3; }`),
-    'sync',
-    // Page cache only (1): dentries and inodes (2, 3) took 0.6 s more here and free little whole pages.
-    'echo 1 > /proc/sys/vm/drop_caches',
   ].join('\n');
 }
 

@@ -1,12 +1,12 @@
 import { execa } from 'execa';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAdjtimex } from '../../src/agent/clock.js';
 import { qmpOnce } from '../../src/drivers/qemu/qmp.js';
 import { skiff } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
+import { containerClock as readContainerClock, expectClockWithinOneSecond as expectGuestClock } from '../helpers/guest-clock.js';
 import { BUILT_ISO, BUSYBOX_ROOTFS_AMD64, removeSuiteMachine, requireArtifacts } from '../helpers/e2e.js';
 import { pidsWithCommandLine } from '../helpers/proc.js';
 
@@ -38,29 +38,8 @@ async function dockerOk(args: string[]): Promise<string> {
   return r.stdout;
 }
 
-/**
- * Reads the guest's clock from inside a container. The reading was taken somewhere
- * between t0 and t1 on the host: a clock within 1 s of the host's reads within
- * [t0 - 1 s, t1 + 1 s]; anything outside that proves it is off by more.
- */
-async function containerClock(): Promise<{ guest: number; t0: number; t1: number }> {
-  const t0 = Date.now();
-  const out = await dockerOk(['run', '--rm', 'sleep/bb:1', 'busybox', 'adjtimex']);
-  const t1 = Date.now();
-  return { guest: parseAdjtimex(out).ms, t0, t1 };
-}
-
-async function expectClockWithinOneSecond(): Promise<void> {
-  // The agent steps the clock when the guest runs again (its step waits for a
-  // whole second): a reading is retried a few times, then must be within bounds.
-  let c = await containerClock();
-  for (let i = 0; i < 5 && (c.guest < c.t0 - 1_000 || c.guest > c.t1 + 1_000); i++) {
-    await new Promise((r) => setTimeout(r, 2_000));
-    c = await containerClock();
-  }
-  expect(c.guest).toBeGreaterThanOrEqual(c.t0 - 1_000);
-  expect(c.guest).toBeLessThanOrEqual(c.t1 + 1_000);
-}
+const expectClockWithinOneSecond = () => expectGuestClock(dockerHost, 'sleep/bb:1');
+const containerClock = () => readContainerClock(dockerHost, 'sleep/bb:1');
 
 async function pauseVm(ms: number): Promise<string> {
   const qmp = path.join(runDir, 'qmp.sock');
@@ -200,6 +179,25 @@ describe('sleep and resume', () => {
     expect((await dockerOk(['run', '--rm', 'sleep/bb:1', 'echo', 'room again'])).trim()).toBe('room again');
     const after = JSON.parse((await skiff(['status', '--json'], env)).stdout) as Status;
     expect(after.dataDisk!.availableBytes).toBeGreaterThan(1024 * 1024 * 1024);
+  }, 600_000);
+
+  it('suspend with no room on the host for the state: refused, the machine runs on, nothing saved (issue 20)', async () => {
+    // Nothing left dirty in the guest, so the flush before the save needs no new room.
+    expect((await skiff(['ssh', '--', 'sync'], env)).code).toBe(0);
+    const st = statfsSync(home);
+    const ballast = path.join(home, 'ballast');
+    await execa('fallocate', ['-l', String(st.bavail * st.bsize - 16 * 1024 * 1024), ballast]);
+    try {
+      const r = await skiff(['suspend'], env, 300_000);
+      expect(r.code, r.stderr).toBe(5);
+      expect(r.stderr).toMatch(/no room to save the VM's state: the host disk holding .* is full \(\d+ MiB free\); the machine runs on/);
+    } finally {
+      rmSync(ballast);
+    }
+    expect((JSON.parse((await skiff(['status', '--json'], env)).stdout) as { state: string }).state).toBe('running');
+    expect((await dockerOk(['version', '--format', '{{.Server.Version}}'])).trim()).toMatch(/^\d+\./);
+    const driverDir = path.join(home, 'machines/default/driver');
+    expect(readdirSync(driverDir).filter((f) => f.startsWith('saved-state'))).toEqual([]);
   }, 600_000);
 
   it('after all that, the stopped data disk has no errors', async () => {

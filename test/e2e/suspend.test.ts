@@ -4,11 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { parseAdjtimex } from '../../src/agent/clock.js';
 import { freePort } from '../../src/util/free-port.js';
 import { BIN, skiff } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
 import { BUILT_ISO, BUSYBOX_ROOTFS_AMD64, removeSuiteMachine, requireArtifacts, skiffOk, suiteEnv } from '../helpers/e2e.js';
+import { expectClockWithinOneSecond } from '../helpers/guest-clock.js';
 import { fetchLocal } from '../helpers/http-get.js';
 import { pidsWithCommandLine } from '../helpers/proc.js';
 
@@ -49,22 +49,6 @@ async function runCounter(): Promise<void> {
     'busybox', 'sh', '-c',
     'busybox mkdir -p /www && echo counter-page > /www/index.html && busybox httpd -p 80 -h /www && i=0; while :; do i=$((i+1)); echo $i > /data/n; busybox usleep 200000; done',
   ]);
-}
-
-/** The guest's clock, read in a container, within 1 s of the host's (the agent steps it after a resume). */
-async function expectClockWithinOneSecond(): Promise<void> {
-  const read = async () => {
-    const t0 = Date.now();
-    const out = await dockerOk(['run', '--rm', 'susp/bb:1', 'busybox', 'adjtimex']);
-    return { guest: parseAdjtimex(out).ms, t0, t1: Date.now() };
-  };
-  let c = await read();
-  for (let i = 0; i < 5 && (c.guest < c.t0 - 1_000 || c.guest > c.t1 + 1_000); i++) {
-    await new Promise((r) => setTimeout(r, 2_000));
-    c = await read();
-  }
-  expect(c.guest).toBeGreaterThanOrEqual(c.t0 - 1_000);
-  expect(c.guest).toBeLessThanOrEqual(c.t1 + 1_000);
 }
 
 async function suspend(): Promise<{ sizeBytes: number }> {
@@ -141,7 +125,7 @@ describe('suspend and resume', () => {
     expect(await counter()).toBeGreaterThan(n1);
     expect(await fetchLocal(port)).toEqual({ status: 200, body: 'counter-page\n' });
     expect((await skiffOk(env, ['ssh', '--', `cat '${share}/hello'`])).stdout).toBe('after\n');
-    await expectClockWithinOneSecond();
+    await expectClockWithinOneSecond(dockerHost, 'susp/bb:1');
     expect(existsSync(stateFile)).toBe(false);
     expect(qemus()).toHaveLength(1);
   }, 300_000);

@@ -3,7 +3,6 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { withFreedPagesZeroed } from '../../src/drivers/qemu/driver.js';
 import {
   loadCommand,
   mismatch,
@@ -56,11 +55,6 @@ describe('what a saved state belongs to', () => {
     expect(mismatch(rec, { ...now, qemu: { ...rec.qemu, version: '8.0.0' } })).toMatch(/^was saved by QEMU 7\.2\.22 .* this is QEMU 8\.0\.0/);
     expect(mismatch(rec, { ...now, files: { ...now.files, dataDisk: { ...stamp, mtimeMs: 1001 } } })).toBe('no longer matches the data disk, which changed after the save');
     expect(mismatch(rec, { ...now, files: { dataDisk: stamp } })).toBe('no longer matches the guest image, which changed after the save');
-  });
-
-  it('zeroes freed guest pages unless the image says otherwise', () => {
-    expect(withFreedPagesZeroed('console=ttyS0')).toBe('console=ttyS0 init_on_free=1');
-    expect(withFreedPagesZeroed('init_on_free=0 quiet')).toBe('init_on_free=0 quiet');
   });
 });
 

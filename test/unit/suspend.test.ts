@@ -30,14 +30,12 @@ describe('containers that hold a share', () => {
 describe('the guest command run before a save', () => {
   /**
    * Runs it with stand-ins: `stat` says which paths are mount points (a file lists
-   * them), `umount` records its argument and fails for a "busy" path, and the page
-   * cache knob is a plain file.
+   * them), `umount` records its argument and fails for a "busy" path.
    */
   function run(guestPaths: string[], mounted: string[], busy = '') {
     const bin = path.join(tmp, `bin-${Math.random().toString(36).slice(2)}`);
     mkdirSync(bin);
     const calls = path.join(bin, 'calls');
-    const knob = path.join(bin, 'drop_caches');
     writeFileSync(path.join(bin, 'mounts'), mounted.join('\n') + '\n');
     writeFileSync(calls, '');
     // stat -c %d P: a mount point gets device 2, anything else (and its parent) device 1.
@@ -45,25 +43,23 @@ describe('the guest command run before a save', () => {
     writeFileSync(path.join(bin, 'umount'), `#!/bin/sh\necho "umount $1" >> ${calls}\n[ "$1" != ${JSON.stringify(busy)} ]\n`);
     writeFileSync(path.join(bin, 'sync'), `#!/bin/sh\necho sync >> ${calls}\n`);
     for (const f of ['stat', 'umount', 'sync']) chmodSync(path.join(bin, f), 0o755);
-    const cmd = quiesceCommand(guestPaths).replace('/proc/sys/vm/drop_caches', knob);
+    const cmd = quiesceCommand(guestPaths);
     const r = spawnSync('sh', ['-c', cmd], { env: { PATH: `${bin}:/usr/bin:/bin` } });
-    return { code: r.status, stderr: r.stderr.toString(), calls: readFileSync(calls, 'utf8').trim().split('\n'), knob: (() => { try { return readFileSync(knob, 'utf8'); } catch { return undefined; } })() };
+    return { code: r.status, stderr: r.stderr.toString(), calls: readFileSync(calls, 'utf8').trim().split('\n') };
   }
 
-  it('flushes, unmounts the mounted shares deepest first, flushes again and drops the page cache', () => {
+  it('flushes, then unmounts the mounted shares deepest first', () => {
     const r = run(['/home/Jane Doe.t', "/home/Jane Doe.t/it's", '/srv'], ['/home/Jane Doe.t', "/home/Jane Doe.t/it's"]);
     expect(r.code).toBe(0);
-    expect(r.calls).toEqual(['sync', "umount /home/Jane Doe.t/it's", 'umount /home/Jane Doe.t', 'sync']);
-    expect(r.knob).toBe('1\n');
+    expect(r.calls).toEqual(['sync', "umount /home/Jane Doe.t/it's", 'umount /home/Jane Doe.t']);
   });
 
-  it('stops at a share that will not unmount, exit 3 with its path, the cache left alone', () => {
+  it('stops at a share that will not unmount, exit 3 with its path', () => {
     const r = run(['/a', '/b c'], ['/a', '/b c'], '/b c');
     expect(r.code).toBe(3);
     expect(r.stderr.trim()).toBe('/b c');
     // The caller mounts back what went before it (mountShares mounts whatever is not mounted).
     expect(r.calls).toEqual(['sync', 'umount /a', 'umount /b c']);
-    expect(r.knob).toBeUndefined();
   });
 
   it('is plain sh', () => {

@@ -272,7 +272,7 @@ export class QemuDriver implements Driver {
       memoryMiB: this.spec.memoryMiB,
       kernel: plan.boot.kernel,
       initrd: plan.boot.initrd,
-      append: withBinfmt(withFreedPagesZeroed(withRebootOnPanic(plan.boot.cmdline)), this.spec.binfmt ?? false),
+      append: withBinfmt(withRebootOnPanic(plan.boot.cmdline), this.spec.binfmt ?? false),
       dataDisk: this.dataDisk,
       isoPath: this.isoPath,
       sshPort,
@@ -551,16 +551,6 @@ export function foldRunStatus(status: string | undefined): VmState {
  */
 export function withRebootOnPanic(cmdline: string): string {
   return /(^|\s)panic=/.test(cmdline) ? cmdline : `${cmdline} panic=5`.trim();
-}
-
-/**
- * init_on_free=1: the guest kernel zeroes the pages it frees, and QEMU's
- * migration sends a zero page as a flag, not 4 KiB. With the guest's page cache
- * dropped just before, a suspend's state was 80 MB instead of 194 MB here
- * (bench/suspend.mjs). A cmdline that already sets it is left alone.
- */
-export function withFreedPagesZeroed(cmdline: string): string {
-  return /(^|\s)init_on_free=/.test(cmdline) ? cmdline : `${cmdline} init_on_free=1`.trim();
 }
 
 /**
