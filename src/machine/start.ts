@@ -10,6 +10,7 @@ import { serving, waitUntilReady, watchGuest } from './readiness.js';
 import { resumePaused } from './resume.js';
 import { checkShareHostPaths } from './shares.js';
 import type { Machine } from './machine.js';
+import { watchSpecFor } from './watch-spec.js';
 
 export interface StartOptions {
   /** How long the whole boot may take before giving up (TCG boots take ~20 s). */
@@ -34,6 +35,7 @@ export function agentSpecFor(m: Machine, ssh: SshEndpoint, vm?: VmWatch): AgentS
   const p = m.paths;
   const udp = m.driver.udpForwarding();
   const pause = m.driver.pauseControl();
+  const watch = watchSpecFor(m);
   return {
     ...(vm ? { vm, vmEndPath: p.vmEnd, consoleLog: p.consoleLog } : {}),
     machine: m.name,
@@ -48,6 +50,7 @@ export function agentSpecFor(m: Machine, ssh: SshEndpoint, vm?: VmWatch): AgentS
     logPath: p.agentLog,
     ...(udp ? { udp } : {}),
     ...(pause ? { pause } : {}),
+    ...(watch ? { watch } : {}),
   };
 }
 
