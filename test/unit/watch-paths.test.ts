@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Batcher } from '../../src/agent/watch/batcher.js';
 import { bindSources } from '../../src/agent/watch/binds.js';
 import { guestPathOf, hostRootsForBind, isWithin, outermost } from '../../src/agent/watch/paths.js';
+import { replayMessage } from '../../src/agent/watch/replay.js';
 import { describeShareWatch, shareWatchStates } from '../../src/machine/share-watch.js';
 
 /** issue 23 item 3: which host folders are watched for a container, and where each change lands in the guest. */
@@ -58,6 +59,24 @@ describe('path mapping', () => {
     expect(bindSources(inspect)).toEqual(['/data/x']);
     expect(bindSources({})).toEqual([]);
     expect(bindSources(null)).toEqual([]);
+  });
+});
+
+describe('the replay message', () => {
+  it('groups paths by the mode they have (suid bits kept, file type dropped), one chmod per group', () => {
+    const msg = replayMessage([
+      { guestPath: "/h/a b 'q' c:lon ü", mode: 0o100644 },
+      { guestPath: '/h/dir', mode: 0o40755 },
+      { guestPath: '/h/run', mode: 0o104755 },
+      { guestPath: '/h/b', mode: 0o100644 },
+    ]);
+    expect(msg).toBe("M 644\n/h/a b 'q' c:lon ü\n/h/b\n\nM 755\n/h/dir\n\nM 4755\n/h/run\n\n");
+  });
+  it('splits a big group so no chmod gets more than 256 paths', () => {
+    const msg = replayMessage(Array.from({ length: 600 }, (_, i) => ({ guestPath: `/h/f${i}`, mode: 0o100644 })));
+    const groups = msg.split('\n\n').filter(Boolean);
+    expect(groups.map((g) => g.split('\n').length - 1)).toEqual([256, 256, 88]);
+    expect(groups.every((g) => g.startsWith('M 644\n'))).toBe(true);
   });
 });
 
