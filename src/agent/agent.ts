@@ -16,6 +16,7 @@ import { listenUnix, prepareSocketPath } from './socket.js';
 import { DEFAULT_REMOTE_SOCKET, type AgentSpec } from './spec.js';
 import { writeAgentState, writeAgentStateSync, type AgentState } from './state.js';
 import { WakeWatch } from './wake.js';
+import { FileWatch } from './watch/file-watch.js';
 
 export interface AgentOptions extends LinkOptions {
   /**
@@ -38,6 +39,7 @@ export class Agent {
   private ports: PortWatcher | undefined;
   private clock: GuestClock | undefined;
   private wake: WakeWatch | undefined;
+  private fileWatch: FileWatch | undefined;
   private served = 0;
   private stateTimer: NodeJS.Timeout | undefined;
   private closing = false;
@@ -76,8 +78,9 @@ export class Agent {
     const pause = spec.pause;
     const vmPaused = pause ? () => pauseCause(pause).then((c) => c !== undefined) : undefined;
     const link = (this.link = new SshLink(target, { ...this.opts, ...(vmPaused ? { vmPaused } : {}) }));
+    if (spec.watch) this.fileWatch = new FileWatch(spec.watch, () => link.current(), this.log, () => void this.writeState());
     // Port changes are rare and `skiff status` should show them at once: written straight away.
-    const ports = (this.ports = new PortWatcher(() => link.current(), this.remote(), this.log, () => void this.writeState(), natForwarder(spec.udp)));
+    const ports = (this.ports = new PortWatcher(() => link.current(), this.remote(), this.log, () => void this.writeState(), natForwarder(spec.udp), this.fileWatch));
     const clock = (this.clock = new GuestClock(this.log, {
       stallMs: (this.opts.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_MS) + 2_000,
     }));
@@ -185,6 +188,7 @@ export class Agent {
       connectionsServed: this.served,
       connectionsActive: this.clients.size,
       ports: this.ports?.status() ?? [],
+      ...(this.fileWatch ? { watch: this.fileWatch.status() } : {}),
     };
   }
 
@@ -215,6 +219,7 @@ export class Agent {
     this.server.close();
     for (const s of this.clients) s.destroy();
     this.ports?.stop();
+    this.fileWatch?.stop();
     this.wake?.stop();
     this.clock?.stop();
     this.link?.stop();

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import type { PauseControl, UdpForwarding, VmWatch } from '../drivers/driver.js';
 import { ExitCode, SkiffError, errorMessage } from '../errors.js';
+import type { WatchSpec } from './watch/file-watch.js';
 
 export const DEFAULT_REMOTE_SOCKET = '/var/run/docker.sock';
 
@@ -35,6 +36,8 @@ export interface AgentSpec {
   udp?: UdpForwarding;
   /** Where to ask why the VM is paused, so one paused on a full host disk is resumed once there is space. */
   pause?: PauseControl;
+  /** Host edits in these shares are replayed in the guest for file watchers in containers; absent: off. */
+  watch?: WatchSpec;
 }
 
 const absolute = z.string().min(1).refine((p) => path.isAbsolute(p), 'must be an absolute path');
@@ -80,6 +83,13 @@ const AgentSpecSchema = z.object({
       z.object({ kind: z.literal('qemu'), qmpSocket: absolute, dataDisk: absolute }),
       z.object({ kind: z.literal('virtualbox'), vboxManage: z.string().min(1), vm: z.string().min(1), dataDisk: absolute }),
     ])
+    .optional(),
+  watch: z
+    .object({
+      shares: z.array(z.object({ hostPath: absolute, guestPath: absolute })),
+      exclude: z.array(absolute),
+      maxWatches: z.number().int().min(1).optional(),
+    })
     .optional(),
 });
 

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic, writeFileAtomicSync } from '../util/atomic-file.js';
 import type { PortStatus } from './ports/listeners.js';
+import type { FileWatchStatus } from './watch/file-watch.js';
 
 export type LinkState = 'connecting' | 'connected' | 'reconnecting' | 'failed';
 
@@ -17,6 +18,8 @@ export interface AgentState {
   connectionsActive: number;
   /** Container ports published on the host's 127.0.0.1 (absent in files of older agents). */
   ports?: PortStatus[];
+  /** Host edits replayed in the guest for file watchers (absent: watching is off, or an older agent). */
+  watch?: FileWatchStatus;
 }
 
 export async function writeAgentState(file: string, state: AgentState): Promise<void> {

@@ -9,6 +9,7 @@ export interface InitArgs extends GlobalArgs {
   driver?: string;
   arch?: string;
   binfmt?: boolean;
+  watch?: boolean;
   iso?: string;
   checksum?: string;
   share?: string[];
@@ -22,7 +23,7 @@ export interface InitArgs extends GlobalArgs {
 export async function settingsFrom(argv: InitArgs): Promise<UserSettings> {
   const fromFile = argv.config ? await readUserSettingsFile(argv.config) : {};
   const flags: Record<string, unknown> = {};
-  for (const k of ['cpus', 'memory', 'disk', 'driver', 'arch', 'binfmt', 'iso', 'checksum', 'network'] as const) {
+  for (const k of ['cpus', 'memory', 'disk', 'driver', 'arch', 'binfmt', 'watch', 'iso', 'checksum', 'network'] as const) {
     if (argv[k] !== undefined) flags[k] = argv[k];
   }
   if (argv.share !== undefined) flags.shares = argv.share;

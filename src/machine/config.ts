@@ -39,6 +39,8 @@ export const MachineConfigSchema = z.object({
   shares: z.array(ShareSchema).default([]),
   /** Images of the other architecture run through binfmt_misc + QEMU user mode; applied at each start. */
   binfmt: z.boolean().default(false),
+  /** Host edits in writable shares reach file watchers in containers (the agent replays them); applied at each start. */
+  watch: z.boolean().default(true),
   /** Its place on a private network (skiff init --network), copied from networks/NAME.yaml at init. */
   network: z
     .object({
@@ -71,6 +73,7 @@ export const UserSettingsSchema = z
     checksum: z.string(),
     shares: z.union([z.array(z.union([z.string(), ShareSchema])), z.literal(false)]),
     binfmt: z.boolean(),
+    watch: z.boolean(),
     network: z.string().min(1),
   })
   .partial()

@@ -52,6 +52,7 @@ export function buildConfig(name: string, settings: UserSettings, image: Resolve
     ...sizes,
     shares: resolveShares(settings.shares, d.shares),
     binfmt: settings.binfmt ?? false,
+    watch: settings.watch ?? true,
     createdAt: new Date().toISOString(),
     ...(image ? { image: { source: image.source, sha256: image.sha256, path: image.path } } : {}),
   };

@@ -10,6 +10,7 @@ import { serving, waitUntilReady, watchGuest, type GuestConsole } from './readin
 import { resumePaused } from './resume.js';
 import { checkShareHostPaths } from './shares.js';
 import type { Machine } from './machine.js';
+import { watchSpecFor } from './watch-spec.js';
 
 export interface StartOptions {
   /** How long the whole boot may take before giving up (TCG boots take ~20 s). */
@@ -38,6 +39,7 @@ export function agentSpecFor(m: Machine, ssh: SshEndpoint, vm?: VmWatch): AgentS
   const p = m.paths;
   const udp = m.driver.udpForwarding();
   const pause = m.driver.pauseControl();
+  const watch = watchSpecFor(m);
   return {
     ...(vm ? { vm, vmEndPath: p.vmEnd, consoleLog: p.consoleLog } : {}),
     machine: m.name,
@@ -52,6 +54,7 @@ export function agentSpecFor(m: Machine, ssh: SshEndpoint, vm?: VmWatch): AgentS
     logPath: p.agentLog,
     ...(udp ? { udp } : {}),
     ...(pause ? { pause } : {}),
+    ...(watch ? { watch } : {}),
   };
 }
 

@@ -8,6 +8,7 @@ import { contextName } from '../shell/docker-context.js';
 import { engineVersion } from './engine.js';
 import type { Machine } from './machine.js';
 import { shareMountFor } from './shares.js';
+import { shareWatchStates, type ShareWatch } from './share-watch.js';
 
 export interface MachineStatus {
   name: string;
@@ -36,7 +37,7 @@ export interface MachineStatus {
   agent: { state: string; detail?: string };
   engine?: { version: string; apiVersion: string };
   /** Host folders visible in the guest, and how the guest mounts them (file system and options). */
-  shares: Array<{ hostPath: string; guestPath: string; readOnly: boolean; fs: string; options: string }>;
+  shares: Array<{ hostPath: string; guestPath: string; readOnly: boolean; fs: string; options: string; watch: ShareWatch }>;
   /** Container ports published on the host's 127.0.0.1, with any that could not be. */
   ports?: PortStatus[];
 }
@@ -72,7 +73,11 @@ export async function machineStatus(m: Machine): Promise<MachineStatus> {
     diskGiB: m.config.diskGiB,
     ...(dataDisk ? { dataDisk } : {}),
     image: { source: m.config.image.source, sha256: m.config.image.sha256 },
-    shares: m.config.shares.map((sh) => ({ ...sh, ...shareMountFor(m.config.driver) })),
+    shares: shareWatchStates(m.config, agent.state === 'running' ? agent.report?.watch : undefined).map((watch, i) => ({
+      ...m.config.shares[i]!,
+      ...shareMountFor(m.config.driver),
+      watch,
+    })),
     socket: m.paths.dockerSocket,
     dockerContext: contextName(m.name),
     ...(ssh ? { ssh } : {}),

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, readSync, symlinkSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -5,13 +6,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skiff } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
 import { BUILT_ISO, BUSYBOX_ROOTFS_AMD64, removeSuiteMachine, requireArtifacts, skiffOk, suiteEnv } from '../helpers/e2e.js';
+import { INOTIFY_WATCH_C } from '../helpers/inotify.js';
+import { until } from '../helpers/agent-fixture.js';
 
 /**
  * issue 23 (shares): with the real ISO under QEMU, shared folders whose paths hold
  * spaces, quotes, colons and non-ASCII are mounted at their exact paths, given with
  * `--share` and its `\:` escape; names, symlinks (inside the share and pointing out
  * of it) and a file over 4 GiB come through both ways; a read-only share refuses
- * writes; a container bind-mounts such a path. One boot serves every check.
+ * writes; a container bind-mounts such a path, and an inotify watcher in it sees
+ * an edit made on the host (item 3). One boot serves every check.
  */
 const root = mkdtempSync(path.join(os.tmpdir(), 'skiff-e2e-shares-'));
 // Like a home directory "/home/Jane Doe.t", with every awkward character at once.
@@ -51,6 +55,10 @@ beforeAll(() => {
   requireArtifacts();
   if (!existsSync(BUSYBOX_ROOTFS_AMD64)) throw new Error(`${BUSYBOX_ROOTFS_AMD64} is missing: build it with \`npm run iso\``);
   mkdirSync(path.join(HOME_SHARE, 'sub'), { recursive: true });
+  // A static inotify watcher the container runs from the share (no image build needed).
+  mkdirSync(path.join(HOME_SHARE, 'tools'));
+  writeFileSync(path.join(root, 'inotify-watch.c'), INOTIFY_WATCH_C);
+  execFileSync('gcc', ['-static', '-O2', '-o', path.join(HOME_SHARE, 'tools', 'inotify-watch'), path.join(root, 'inotify-watch.c')]);
   mkdirSync(path.dirname(OUTSIDE), { recursive: true });
   mkdirSync(RO_HOST);
   writeFileSync(path.join(HOME_SHARE, NAME), 'hello ü\n');
@@ -135,4 +143,42 @@ describe('shared folders with awkward paths and big files', () => {
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('hello ü\ninner\n');
   }, 180_000);
+
+  it('an edit made on the host reaches an inotify watcher in a container bind-mounting the share; status says so', async () => {
+    const csv = (p: string) => `"src=${p.replaceAll('"', '""')}"`;
+    const watched = path.join(HOME_SHARE, 'sub');
+    const run1 = await docker(dockerHost, [
+      'run', '-d', '--name', 'watcher',
+      '--mount', `type=bind,${csv(watched)},dst=/w`,
+      '--mount', `type=bind,${csv(path.join(HOME_SHARE, 'tools'))},dst=/tools,readonly`,
+      'skiff-bb:shares', '/tools/inotify-watch', '/w',
+    ]);
+    expect(run1.code, run1.stderr).toBe(0);
+    // The agent follows the container's start and watches what it bind-mounts from the share.
+    const st = await until('status to show the bind-mounted folders watched', async () => {
+      const s = JSON.parse((await run(['status', '--json'])).stdout);
+      return s.shares[0].watch.folders?.length === 2 ? s : undefined;
+    }, 60_000);
+    expect(st.shares[0].watch).toMatchObject({ state: 'on', folders: [path.join(HOME_SHARE, 'sub'), path.join(HOME_SHARE, 'tools')] });
+    expect(st.shares[1].watch).toEqual({ state: 'read-only' });
+    const text = (await run(['status'])).stdout;
+    expect(text).toContain('watch: on (2 folders bind-mounted');
+    expect(text).toContain('watch: no (read-only)');
+    await until('the watcher in the container to start', async () => ((await docker(dockerHost, ['logs', 'watcher'])).stdout.includes('WATCHING /w') ? true : undefined), 60_000);
+
+    const edited = path.join(watched, 'file');
+    writeFileSync(edited, 'edited on the host\n');
+    const hostMtime = lstatSync(edited, { bigint: true }).mtimeNs;
+    const hostMode = lstatSync(edited).mode;
+    const logs = await until('the container to see the host edit', async () => {
+      const out = (await docker(dockerHost, ['logs', 'watcher'])).stdout;
+      return /^(ATTRIB|MODIFY|OTHER) file$/m.test(out) ? out : undefined;
+    }, 60_000);
+    expect(logs).toMatch(/^ATTRIB file$/m);
+    // the replay wrote nothing the host would notice: same mtime to the nanosecond, same mode
+    expect(lstatSync(edited, { bigint: true }).mtimeNs).toBe(hostMtime);
+    expect(lstatSync(edited).mode).toBe(hostMode);
+    expect(readFileSync(edited, 'utf8')).toBe('edited on the host\n');
+    expect((await docker(dockerHost, ['rm', '-f', 'watcher'])).code).toBe(0);
+  }, 240_000);
 });

@@ -35,6 +35,7 @@ async function fakeMachine(name: string, network?: string): Promise<void> {
     image: { source: 'test', sha256: '0'.repeat(64), path: '/nonexistent.iso' },
     shares: [],
     binfmt: false,
+    watch: true,
     ...(network ? { network: { ...(await joinNetwork(home, network, name)) } } : {}),
     createdAt: new Date().toISOString(),
   };

@@ -44,6 +44,11 @@ describe('settings', () => {
     const c = buildConfig('x', validateUserSettings({ arch: 'aarch64', binfmt: true }, 'options'), undefined);
     expect(c).toMatchObject({ arch: 'aarch64', binfmt: true });
   });
+  it('file watching is on unless switched off (--no-watch, watch: false in YAML)', () => {
+    expect(buildConfig('x', {}, undefined).watch).toBe(true);
+    expect(buildConfig('x', validateUserSettings({ watch: false }, 'options'), undefined).watch).toBe(false);
+    expect(() => validateUserSettings({ watch: 'sometimes' }, 'options')).toThrow(/watch/);
+  });
   it.each([
     [{ cpus: 0 }, /cpus/],
     [{ cpus: 'many' }, /cpus/],
@@ -128,6 +133,7 @@ describe('stored config', () => {
     image: { source: 'local build', sha256: 'a'.repeat(64), path: '/x/skiff-amd64.iso' },
     shares: [],
     binfmt: false,
+    watch: true,
     createdAt: '2026-11-25T00:00:00.000Z',
   };
   it('round-trips', async () => {
@@ -148,6 +154,14 @@ describe('stored config', () => {
     const { binfmt: _, ...old } = config;
     writeFileSync(f, JSON.stringify(old));
     expect((await loadMachineConfig(f, 'dev')).binfmt).toBe(false);
+  });
+  it('a config written before watch existed loads with watching on (the default), and watch: false is kept', async () => {
+    const f = path.join(dir, 'old-watch.yaml');
+    const { watch: _, ...old } = config;
+    writeFileSync(f, JSON.stringify(old));
+    expect((await loadMachineConfig(f, 'dev')).watch).toBe(true);
+    await saveMachineConfig(f, { ...config, watch: false });
+    expect((await loadMachineConfig(f, 'dev')).watch).toBe(false);
   });
   it('keeps binfmt: true and arch aarch64 through save and load', async () => {
     const f = path.join(dir, 'arm.yaml');

@@ -7,6 +7,18 @@ import type { NatForwarder } from './udp.js';
 import { allServicePorts, serviceEvent, serviceKey, servicePorts } from './services.js';
 import { diffPorts, portEvent, portKey, publishedPorts, runningContainerIds, splitEvents, type PublishedPort } from './published.js';
 
+/**
+ * Told about every running container with its inspect document, so other work
+ * that depends on containers (file watching) follows the same events without a
+ * second subscription.
+ */
+export interface ContainerObserver {
+  containerStarted(id: string, inspect: unknown): void;
+  containerStopped(id: string): void;
+  /** The full list after a (re)subscription: containers not in it are gone. */
+  synced(running: ReadonlyMap<string, unknown>): void;
+}
+
 /** How long to wait before following the engine again after its event stream broke while the link stayed up. */
 const RESUBSCRIBE_MS = 2_000;
 
@@ -32,6 +44,7 @@ export class PortWatcher {
     private readonly log: Log,
     changed: () => void,
     nat?: NatForwarder,
+    private readonly observer?: ContainerObserver,
   ) {
     this.listeners = new PortListeners(connection, log, changed, nat);
   }
@@ -132,11 +145,18 @@ export class PortWatcher {
   private async sync(gen: number, conn: SshConnection): Promise<void> {
     const ids = runningContainerIds(await engineGet(conn, this.engineSocket, '/containers/json'));
     const wanted: PublishedPort[] = [];
-    for (const id of ids) wanted.push(...(await this.inspect(conn, id)));
+    const running = new Map<string, unknown>();
+    for (const id of ids) {
+      const doc = await this.inspectDoc(conn, id);
+      if (doc === undefined) continue;
+      running.set(id, doc);
+      wanted.push(...publishedPorts(doc));
+    }
     const services = await this.services(conn, '/services');
     const servicePortList = allServicePorts(services).filter((p) => !wanted.some((w) => portKey(w) === portKey(p)));
     wanted.push(...servicePortList);
     if (gen !== this.generation) return;
+    this.observer?.synced(running);
     const { close, open } = diffPorts(this.listeners.wanted(), wanted);
     for (const port of close) this.listeners.close(port, 'no longer published');
     await Promise.all(open.map((p) => this.listeners.open(p)));
@@ -145,8 +165,10 @@ export class PortWatcher {
   }
 
   private async containerStarted(gen: number, conn: SshConnection, id: string): Promise<void> {
-    const ports = await this.inspect(conn, id);
+    const doc = await this.inspectDoc(conn, id);
+    const ports = doc === undefined ? [] : publishedPorts(doc);
     if (gen !== this.generation) return;
+    if (doc !== undefined) this.observer?.containerStarted(id, doc);
     // A restart may publish different ports than before.
     const mine = new Map([...this.listeners.wanted()].filter(([, p]) => p.owner === id));
     const { close, open } = diffPorts(mine, ports);
@@ -181,14 +203,15 @@ export class PortWatcher {
 
   private async containerStopped(id: string, why: string): Promise<void> {
     this.listeners.closeContainer(id, why);
+    this.observer?.containerStopped(id);
   }
 
-  /** A container removed between the listing and its inspection publishes nothing. */
-  private async inspect(conn: SshConnection, id: string): Promise<PublishedPort[]> {
+  /** A container's inspect document; undefined for one removed between the listing and its inspection. */
+  private async inspectDoc(conn: SshConnection, id: string): Promise<unknown> {
     try {
-      return publishedPorts(await engineGet(conn, this.engineSocket, `/containers/${encodeURIComponent(id)}/json`));
+      return await engineGet(conn, this.engineSocket, `/containers/${encodeURIComponent(id)}/json`);
     } catch (e) {
-      if (e instanceof EngineHttpError && e.status === 404) return [];
+      if (e instanceof EngineHttpError && e.status === 404) return undefined;
       throw e;
     }
   }

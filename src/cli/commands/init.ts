@@ -12,6 +12,7 @@ export function initOptions<T>(y: Argv<T>) {
     .option('driver', { type: 'string', describe: 'hypervisor: qemu | virtualbox (default qemu)' })
     .option('arch', { type: 'string', describe: "guest architecture: x86_64 | aarch64 (default: the host's)" })
     .option('binfmt', { type: 'boolean', describe: 'run images of the other architecture (QEMU user mode in the guest; default off)' })
+    .option('watch', { type: 'boolean', describe: 'replay host edits in shared folders for file watchers in containers (default on; --no-watch)' })
     .option('iso', { type: 'string', describe: 'guest image: URL or path (default: SKIFF_ISO_URL, a local build, the release)' })
     .option('checksum', { type: 'string', describe: 'expected image checksum, sha256:HEX' })
     .option('share', { type: 'string', array: true, describe: 'host folder visible in the guest: HOST[:GUEST][:ro] (default: your home)' })

@@ -4,6 +4,7 @@ import type { VmEnd } from '../../agent/vm-end.js';
 import type { MachineStatus } from '../../machine/status.js';
 import { isFull, type DiskUse } from '../../machine/disk-use.js';
 import { formatBytes } from '../../ui/format.js';
+import { describeShareWatch } from '../../machine/share-watch.js';
 import { action, type GlobalArgs } from '../context.js';
 
 export const statusCommand: CommandModule<GlobalArgs, GlobalArgs> = {
@@ -51,11 +52,11 @@ function formatEnded(e: VmEnd): string {
   return `${e.at}: ${e.cause}${indent}\`skiff start\` boots it again${tail}`;
 }
 
-/** One line per share: where it is in the guest, and which file system carries it. */
+/** One line per share: where it is in the guest, which file system carries it, and whether host edits reach watchers. */
 function formatShares(shares: MachineStatus['shares']): string {
   if (shares.length === 0) return '-';
   return shares
-    .map((sh) => `${sh.hostPath}${sh.guestPath === sh.hostPath ? '' : ` -> ${sh.guestPath}`} (${sh.fs}${sh.options ? ` ${sh.options}` : ''}, ${sh.readOnly ? 'ro' : 'rw'})`)
+    .map((sh) => `${sh.hostPath}${sh.guestPath === sh.hostPath ? '' : ` -> ${sh.guestPath}`} (${sh.fs}${sh.options ? ` ${sh.options}` : ''}, ${sh.readOnly ? 'ro' : 'rw'}), ${describeShareWatch(sh.watch)}`)
     .join('\n' + ' '.repeat(10));
 }
 
