@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -87,6 +87,12 @@ describe('the files of a saved state', () => {
     for (const zstd of [execFileSync('sh', ['-c', 'command -v zstd']).toString().trim(), undefined]) {
       execFileSync('sh', ['-c', saveCommand(file, zstd)], { input: payload });
       expect(statSync(file).mode & 0o777).toBe(0o600);
+      // The marker says the writer finished; a writer that fails leaves none.
+      expect(existsSync(`${file}.done`)).toBe(true);
+      rmSync(`${file}.done`);
+      const failing = saveCommand(path.join(tmp, 'no such dir', 'f'), zstd);
+      expect(spawnSync('sh', ['-c', failing], { input: payload }).status).not.toBe(0);
+      expect(existsSync(path.join(tmp, 'no such dir', 'f.done'))).toBe(false);
       expect(execFileSync('sh', ['-c', loadCommand(file, zstd)]).equals(payload)).toBe(true);
       rmSync(file);
     }

@@ -2,7 +2,9 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { hostFreeBytes, mib } from '../pause.js';
 import { ExitCode, SkiffError } from '../../errors.js';
-import { sleep } from '../../util/wait.js';
+import { exists } from '../../util/exists.js';
+import { sleep, waitUntil } from '../../util/wait.js';
+import { doneMarker } from './saved-state.js';
 import { QmpClient, qmpOnce } from './qmp.js';
 
 /** query-migrate's answer, as far as skiff reads it. */
@@ -45,9 +47,17 @@ export async function saveVm(qmpSocket: string, command: string, file: string): 
     } catch (e) {
       info = { status: 'failed', 'error-desc': (e as Error).message };
     }
-    if (info.status === 'completed') return;
+    if (info.status === 'completed') {
+      // QEMU is done; the writer may still be flushing its last block, or have failed at it.
+      if (await waitUntil(() => exists(doneMarker(file)), { timeoutMs: 30_000, intervalMs: 20 })) {
+        await rm(doneMarker(file), { force: true });
+        return;
+      }
+      info = { status: 'failed', 'error-desc': 'the state file was not written whole' };
+    }
     await qmp.execute('cont').catch(() => undefined);
     await rm(file, { force: true });
+    await rm(doneMarker(file), { force: true });
     throw await saveFailed(file, info);
   } finally {
     qmp.close();

@@ -59,7 +59,16 @@ export type StateFormat = SavedRecord['format'];
  */
 export function saveCommand(file: string, zstd: string | undefined): string {
   // umask: the state holds the guest's memory, keys and all; the user alone may read it.
-  return `umask 077 && ${zstd ? `${shQuote(zstd)} -q -1 -T2 -f -o ${shQuote(file)}` : `cat > ${shQuote(file)}`}`;
+  // The marker: QEMU can call a save complete before it knows how the writer
+  // ended (a disk filling as the last block is written); the writer's success is
+  // its own file.
+  const write = zstd ? `${shQuote(zstd)} -q -1 -T2 -f -o ${shQuote(file)}` : `cat > ${shQuote(file)}`;
+  return `umask 077 && ${write} && : > ${shQuote(doneMarker(file))}`;
+}
+
+/** Written by saveCommand once the stream is whole on disk. */
+export function doneMarker(file: string): string {
+  return `${file}.done`;
 }
 
 export function loadCommand(file: string, zstd: string | undefined): string {
@@ -175,6 +184,7 @@ export async function savedStateOf(files: SavedStateFiles): Promise<SavedState |
 export async function removeSavedState(files: SavedStateFiles): Promise<void> {
   await rm(files.state, { force: true });
   await rm(files.partial, { force: true });
+  await rm(doneMarker(files.partial), { force: true });
   await rm(files.record, { force: true });
 }
 
