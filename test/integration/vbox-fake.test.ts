@@ -124,4 +124,42 @@ describe('stand-in VBoxManage', () => {
     const outOfRange = await vbox(['storageattach', 'a8', '--storagectl', 'SATA', '--port', '2', '--device', '0', '--type', 'dvddrive', '--medium', iso], {}, st);
     expect(outOfRange.stderr).toContain('out of range');
   });
+
+  it('saves, refuses to change a saved VM, resumes from the state, and discards it only when there is one', async () => {
+    const st = await freshVm('a9');
+    expect((await vbox(['modifyvm', 'a9', '--natpf1', 'ssh,tcp,127.0.0.1,0,,22'], {}, st)).exitCode).toBe(0);
+    const notRunning = await vbox(['controlvm', 'a9', 'savestate'], {}, st);
+    expect(notRunning.stderr).toContain("Machine 'a9' is not currently running");
+    const notSaved = await vbox(['discardstate', 'a9'], {}, st);
+    expect(notSaved.exitCode).toBe(1);
+    expect(notSaved.stderr).toContain('not in the saved state (machine state: PoweredOff)');
+    expect(notSaved.stderr).toContain('VBOX_E_INVALID_VM_STATE (0x80bb0002)');
+    expect(parseMachineReadable((await vbox(['showvminfo', 'a9', '--machinereadable'], {}, st)).stdout).has('VMStateFile')).toBe(false);
+
+    await vbox(['startvm', 'a9', '--type', 'headless'], {}, st);
+    const save = await vbox(['controlvm', 'a9', 'savestate'], {}, st);
+    expect(save.exitCode).toBe(0);
+    expect(save.stdout).toBe('0%...10%...20%...30%...40%...50%...60%...70%...80%...90%...100%');
+    const info = parseMachineReadable((await vbox(['showvminfo', 'a9', '--machinereadable'], {}, st)).stdout);
+    expect(info.get('VMState')).toBe('saved');
+    expect(info.get('VMStateFile')).toMatch(new RegExp(`^${path.join(dir, 'a9', 'Snapshots')}/\\d{4}-\\d\\d-\\d\\dT\\d\\d-\\d\\d-\\d\\d-\\d{9}Z\\.sav$`));
+    expect(info.get('VMStateChangeTime')).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}$/);
+
+    // VirtualBox's manual: modifyvm needs a powered-off VM, neither running nor saved.
+    for (const args of [['modifyvm', 'a9', '--natpf1', 'delete', 'ssh'], ['modifyvm', 'a9', '--memory', '1024'], ['sharedfolder', 'add', 'a9', '--name', 'x', '--hostpath', '/tmp']]) {
+      const r = await vbox(args, {}, st);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr.split('\n')[0]).toBe('VBoxManage: error: The machine is not mutable (state is Saved)');
+      expect(r.stderr).toContain('VBOX_E_INVALID_VM_STATE (0x80bb0002)');
+    }
+    const restored = await vbox(['startvm', 'a9', '--type', 'headless'], {}, st);
+    expect(restored.stdout).toContain('VM "a9" has been successfully started.');
+    const after = parseMachineReadable((await vbox(['showvminfo', 'a9', '--machinereadable'], {}, st)).stdout);
+    expect(after.get('VMState')).toBe('running');
+    expect(after.has('VMStateFile')).toBe(false);
+
+    await vbox(['controlvm', 'a9', 'savestate'], {}, st);
+    expect((await vbox(['discardstate', 'a9'], {}, st)).exitCode).toBe(0);
+    expect(parseMachineReadable((await vbox(['showvminfo', 'a9', '--machinereadable'], {}, st)).stdout).get('VMState')).toBe('poweroff');
+  });
 });

@@ -45,6 +45,11 @@ const LAUNCH_LOCKED = `VBoxManage: error: The machine 'skiff-dev' is already loc
 VBoxManage: error: Details: code VBOX_E_INVALID_OBJECT_STATE (0x80bb0007), component MachineWrap, interface IMachine, callee nsISupports
 VBoxManage: error: Context: "LaunchVMProcess(a->session, sessionType.raw(), ComSafeArrayAsInParam(aBstrEnv), progress.asOutParam())" at line 727 of file VBoxManageMisc.cpp
 `;
+// boot2docker/boot2docker-cli#292 and docker/machine#1523: a setting changed on a saved VM.
+const NOT_MUTABLE = `VBoxManage: error: The machine is not mutable (state is Saved)
+VBoxManage: error: Details: code VBOX_E_INVALID_VM_STATE (0x80bb0002), component SessionMachine, interface IMachine, callee nsISupports
+VBoxManage: error: Context: "COMSETTER(CableConnected)(ValueUnion.f)" at line 1480 of file VBoxManageModifyVM.cpp
+`;
 
 describe('classify', () => {
   it.each([
@@ -58,6 +63,8 @@ describe('classify', () => {
     [VMX_ROOT, 'hv-in-use'],
     [SVM_IN_USE, 'hv-in-use'],
     [LAUNCH_LOCKED, 'locked'],
+    [NOT_MUTABLE, 'saved'],
+    [NOT_MUTABLE.replace('state is Saved', 'state is AbortedSaved'), 'saved'],
     ["VBoxManage: error: Machine 'skiff-dev' is not currently running\n", 'not-running'],
     ['VBoxManage: error: something nobody expected\n', 'other'],
   ])('%#', (stderr, kind) => {
@@ -89,6 +96,7 @@ describe('toSkiffError', () => {
       [VMX_ROOT, 'vbox-hv-in-use', ExitCode.environment],
       [SVM_IN_USE, 'vbox-hv-in-use', ExitCode.environment],
       [LAUNCH_LOCKED, 'vbox-locked', ExitCode.conflict],
+      [NOT_MUTABLE, 'vbox-saved', ExitCode.conflict],
       ['VBoxManage: error: odd\n', 'vbox-failed', ExitCode.failure],
     ];
     for (const [stderr, code, exit] of cases) {

@@ -121,8 +121,8 @@ describe('foldVmState', () => {
   it.each([
     ['poweroff', 'stopped'],
     ['aborted', 'stopped'],
-    ['saved', 'stopped'],
-    ['aborted-saved', 'stopped'],
+    ['saved', 'suspended'],
+    ['aborted-saved', 'suspended'],
     ['running', 'running'],
     ['paused', 'paused'],
     ['starting', 'starting'],

@@ -1,14 +1,16 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, SkiffError } from '../../errors.js';
 import type { Driver, DriverInfo, MachineSpec, PauseControl, ResumeResult, SavedState, SshEndpoint, StartHooks, UdpForwarding, VmState, VmWatch } from '../driver.js';
 import { acceleratorFromLog } from './accelerator.js';
 import { dataDiskPath, makeDataDisk } from './data-disk.js';
-import { classify, toSkiffError, VBoxManageFailure } from './errors.js';
+import { classify, firstErrorLine, toSkiffError, VBoxManageFailure } from './errors.js';
 import { locateVBoxManage } from './locate.js';
 import { natRules, parseMachineReadable, type MachineReadable } from './machinereadable.js';
 import { freePort } from '../../util/free-port.js';
 import { isPortFree } from './ports.js';
+import { currentRecord, isoTime, mismatch, readRecord, recordExists, removeRecord, writeRecord } from './saved-state.js';
 import { readState, writeState, type VBoxState } from './state-file.js';
 import { atLeast, parseVersion, requireSupported, type VBoxVersion } from './version.js';
 import { VBoxManage } from './vboxmanage.js';
@@ -21,6 +23,13 @@ const DVD_PORT = '1';
 const SSH_RULE = 'ssh';
 const LOCK_RETRY_MS = 5_000;
 const POLL_MS = 500;
+/** A 2 GiB guest is written in seconds; a slow disk may take minutes. */
+const SAVE_TIMEOUT_MS = 10 * 60_000;
+/**
+ * startvm failures that a cold boot would meet just the same (VirtualBox cannot
+ * run any VM now): the saved state is kept for when it can, and the error shown.
+ */
+const ENVIRONMENT_FAILURES = new Set(['kernel-driver', 'hv-in-use', 'no-hw-virt', 'locked']);
 
 export function vmNameFor(machine: string): string {
   return `skiff-${machine}`;
@@ -41,9 +50,12 @@ export class VirtualBoxDriver implements Driver {
   readonly vmName: string;
   private vbox: VBoxManage | undefined;
   private version: VBoxVersion | undefined;
+  /** The boot image: the spec's, until setImage points the VM at another. */
+  private isoPath: string;
 
   constructor(private readonly spec: MachineSpec) {
     this.vmName = vmNameFor(spec.name);
+    this.isoPath = path.resolve(spec.isoPath);
   }
 
   /** Known once the driver has found VBoxManage (every start does). */
@@ -114,8 +126,16 @@ export class VirtualBoxDriver implements Driver {
 
   async start(hooks?: StartHooks): Promise<SshEndpoint> {
     const vbox = await this.ready();
-    const found = await this.mustBeOurs();
-    const st = foldVmState(found.info.get('VMState'));
+    let found = await this.mustBeOurs();
+    let st = foldVmState(found.info.get('VMState'));
+    if (st === 'suspended') {
+      // A cold boot: startvm would resume the saved state instead, so it goes first.
+      await this.discardstate();
+      found = await this.mustBeOurs();
+      st = foldVmState(found.info.get('VMState'));
+    }
+    // Stale after any boot: the guest is about to change the disk under a saved state.
+    await removeRecord(this.spec.paths.driverDir);
     if (st === 'running' || st === 'starting') return this.endpointFrom(found.info, found.state);
     if (st === 'paused') {
       await this.control(['resume']);
@@ -127,6 +147,7 @@ export class VirtualBoxDriver implements Driver {
         exitCode: ExitCode.conflict,
       });
     }
+    await this.syncImage(found.info);
     let state = await this.syncRule(found.info, found.state);
     for (let attempt = 0; ; attempt++) {
       state = await this.ensureFreePort(state, hooks);
@@ -151,6 +172,11 @@ export class VirtualBoxDriver implements Driver {
     if (found.kind === 'foreign') throw this.nameTaken(false);
     const st = foldVmState(found.info.get('VMState'));
     if (st === 'stopped') return;
+    if (st === 'suspended') {
+      // Nothing runs. The saved state is the guest's memory: only a forced stop throws it away.
+      if (opts.force) await this.discardSavedState();
+      return;
+    }
     // ACPI needs a running guest to hear it; a paused or wedged one is powered off.
     if (!opts.force && st === 'running') {
       await this.control(['acpipowerbutton']);
@@ -169,19 +195,142 @@ export class VirtualBoxDriver implements Driver {
     }
   }
 
+  /**
+   * `controlvm savestate`: VirtualBox pauses the VM, writes its memory and devices
+   * to a .sav file in the VM's Snapshots folder (under the driver dir) and powers
+   * the VM process off; `startvm` resumes from it. The record of what the state
+   * belongs to is written first, so a state never counts without one: a suspend
+   * killed before the save leaves a record beside a running VM (thrown away by the
+   * next start), one killed after leaves both, which is a whole save.
+   */
   async suspend(): Promise<SavedState> {
-    throw new SkiffError('unsupported', `suspend is not supported by the VirtualBox driver yet`, { hint: 'use `skiff stop`', exitCode: ExitCode.usage });
+    const vbox = await this.ready();
+    const found = await this.mustBeOurs();
+    const st = foldVmState(found.info.get('VMState'));
+    if (st !== 'running') {
+      throw new SkiffError('not-running', `the VirtualBox VM ${this.vmName} is ${found.info.get('VMState') ?? 'in an unknown state'}, not running`, {
+        hint: 'only a running machine can be suspended',
+        exitCode: ExitCode.conflict,
+      });
+    }
+    const dir = this.spec.paths.driverDir;
+    await writeRecord(dir, await currentRecord({ ...this.spec, isoPath: this.isoPath }, found.state.uuid, this.version!.text));
+    try {
+      await vbox.run(['controlvm', this.vmName, 'savestate'], { timeoutMs: SAVE_TIMEOUT_MS });
+    } catch (e) {
+      // VBoxManage resumes the VM itself when the save fails; a VM left paused is resumed here.
+      const now = await this.lookup().catch(() => undefined);
+      const after = now?.kind === 'ours' ? foldVmState(now.info.get('VMState')) : undefined;
+      if (after !== 'suspended') {
+        await removeRecord(dir);
+        if (after === 'paused') await this.control(['resume']).catch(() => undefined);
+        throw this.wrap(e);
+      }
+      // It was saved after all (VBoxManage timed out or was cut off while VirtualBox finished).
+    }
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const saved = await this.savedState();
+      if (saved) return saved;
+      if (Date.now() > deadline) {
+        throw new SkiffError('vbox-save-failed', `the VirtualBox VM ${this.vmName} did not reach the saved state`, {
+          hint: 'see `skiff status` and the VirtualBox log (VBoxManage showvminfo --log 0)',
+          exitCode: ExitCode.failure,
+        });
+      }
+      await sleep(POLL_MS);
+    }
   }
 
+  /** What showvminfo says: the time of the save (VMStateChangeTime) and the size of VMStateFile. */
   async savedState(): Promise<SavedState | undefined> {
-    return undefined;
+    await this.ready();
+    const found = await this.lookup();
+    if (found.kind !== 'ours' || foldVmState(found.info.get('VMState')) !== 'suspended') return undefined;
+    const file = found.info.get('VMStateFile');
+    const size = file ? await stat(file).then((s) => s.size, () => 0) : 0;
+    const savedAt = isoTime(found.info.get('VMStateChangeTime')) ?? (await readRecord(this.spec.paths.driverDir))?.recordedAt ?? new Date(0).toISOString();
+    return { savedAt, sizeBytes: size };
   }
 
+  /**
+   * Resumes the saved VM with `startvm` if the record says the state still fits
+   * this machine; otherwise discards it (`discardstate`) and says why, so the
+   * caller boots cold.
+   *
+   * The SSH port: VirtualBox does not let a saved VM's settings change (modifyvm
+   * is refused, "not mutable (state is Saved)"), NAT rules included, so the forward
+   * resumes on the port it was saved with. When another program holds that port
+   * now, resuming would either fail the power-up (DrvNAT, VirtualBox 6.1/7.0:
+   * VERR_NAT_REDIR_SETUP) or start the VM with SSH unreachable (libslirp, 7.1+:
+   * only logged). Neither is a usable machine, and moving the rule needs a
+   * running VM: the state is discarded and the machine boots cold on a free port,
+   * with a notice. The guest flushed its disks before the save, so nothing written
+   * is lost; its containers start as after a reboot.
+   */
   async resume(): Promise<ResumeResult> {
-    return { resumed: false, why: 'is not supported by the VirtualBox driver yet' };
+    const vbox = await this.ready();
+    const dir = this.spec.paths.driverDir;
+    const found = await this.mustBeOurs();
+    const st = foldVmState(found.info.get('VMState'));
+    if (st !== 'suspended') {
+      // A record beside a VM that is not saved: a suspend killed before VirtualBox saved.
+      const torn = await recordExists(dir);
+      await removeRecord(dir);
+      return { resumed: false, why: torn ? 'is incomplete (the suspend was interrupted before VirtualBox saved the VM)' : 'is missing' };
+    }
+    const rec = await readRecord(dir);
+    const rule = natRules(found.info).find((r) => r.name === SSH_RULE && r.guestPort === 22);
+    const file = found.info.get('VMStateFile');
+    const why =
+      (rec === undefined ? 'has no record of what it belongs to (it was not saved by `skiff suspend`, or its record is damaged)' : undefined) ??
+      mismatch(rec!, await currentRecord({ ...this.spec, isoPath: this.isoPath }, found.state.uuid, this.version!.text)) ??
+      (file === undefined || !(await exists(file)) ? `is missing its file${file ? ` ${file}` : ''}` : undefined) ??
+      (!rule || rule.hostIp !== '127.0.0.1' || rule.hostPort <= 0 ? "was saved without skiff's SSH forward on 127.0.0.1" : undefined) ??
+      (!(await isPortFree(rule!.hostPort))
+        ? `cannot be resumed: its SSH port ${rule!.hostPort} on 127.0.0.1 is taken by another program now, and VirtualBox cannot move a saved VM's port forward`
+        : undefined);
+    if (why !== undefined) return this.coldInstead(why);
+
+    try {
+      await vbox.run(['startvm', this.vmName, '--type', 'headless'], { retryLockedMs: LOCK_RETRY_MS });
+    } catch (e) {
+      if (!(e instanceof VBoxManageFailure)) throw e;
+      const kind = classify(e.stderr);
+      // VirtualBox cannot run anything now: keep the state for when it can.
+      if (ENVIRONMENT_FAILURES.has(kind)) throw this.wrap(e);
+      // Never a half-restored VM: whatever startvm left running goes before the state does.
+      const now = await this.lookup();
+      if (now.kind === 'ours' && !['stopped', 'suspended'].includes(foldVmState(now.info.get('VMState')))) await this.control(['poweroff']).catch(() => undefined);
+      return this.coldInstead(`could not be resumed (VirtualBox: ${firstErrorLine(e.stderr)})`);
+    }
+    // VirtualBox deletes the .sav once the VM runs from it: the record goes with it.
+    await removeRecord(dir);
+    if (found.state.sshPort !== rule!.hostPort) await writeState(dir, { ...found.state, sshPort: rule!.hostPort });
+    return { resumed: true, ssh: { host: '127.0.0.1', port: rule!.hostPort } };
   }
 
-  async discardSavedState(): Promise<void> {}
+  /** `discardstate` when VirtualBox holds a saved state; the record goes either way. */
+  async discardSavedState(): Promise<void> {
+    await this.ready();
+    const found = await this.lookup();
+    if (found.kind === 'ours' && foldVmState(found.info.get('VMState')) === 'suspended') await this.discardstate();
+    await removeRecord(this.spec.paths.driverDir);
+  }
+
+  private async discardstate(): Promise<void> {
+    try {
+      await this.vbox!.run(['discardstate', this.vmName], { retryLockedMs: LOCK_RETRY_MS });
+    } catch (e) {
+      throw this.wrap(e);
+    }
+    await removeRecord(this.spec.paths.driverDir);
+  }
+
+  private async coldInstead(why: string): Promise<ResumeResult> {
+    await this.discardSavedState();
+    return { resumed: false, why };
+  }
 
   async state(): Promise<VmState> {
     await this.ready();
@@ -213,14 +362,23 @@ export class VirtualBoxDriver implements Driver {
   async watch(): Promise<VmWatch | undefined> {
     const vbox = await this.ready();
     const found = await this.lookup();
-    if (found.kind !== 'ours' || foldVmState(found.info.get('VMState')) === 'stopped') return undefined;
+    const st = found.kind === 'ours' ? foldVmState(found.info.get('VMState')) : undefined;
+    if (found.kind !== 'ours' || st === 'stopped' || st === 'suspended') return undefined;
     return { kind: 'virtualbox', vboxManage: vbox.bin, vmName: this.vmName, uuid: found.state.uuid };
   }
 
   async setImage(isoPath: string): Promise<void> {
     await this.ready();
     const found = await this.mustBeOurs();
-    if (foldVmState(found.info.get('VMState')) !== 'stopped') {
+    const st = foldVmState(found.info.get('VMState'));
+    // VirtualBox refuses changes to a saved VM. The saved state keeps its record of the
+    // old image, so the next start finds it no longer fits, discards it with a notice,
+    // and attaches the configured image before booting cold (start's syncImage).
+    if (st === 'suspended') {
+      this.isoPath = path.resolve(isoPath);
+      return;
+    }
+    if (st !== 'stopped') {
       throw new SkiffError('vbox-running', `the VirtualBox VM ${this.vmName} must be stopped to change its boot image`, {
         hint: 'run `skiff stop` first',
         exitCode: ExitCode.conflict,
@@ -231,6 +389,7 @@ export class VirtualBoxDriver implements Driver {
     } catch (e) {
       throw this.wrap(e);
     }
+    this.isoPath = path.resolve(isoPath);
   }
 
   async remove(): Promise<void> {
@@ -238,7 +397,9 @@ export class VirtualBoxDriver implements Driver {
     const found = await this.lookup();
     if (found.kind === 'foreign') throw this.nameTaken(false);
     if (found.kind === 'ours') {
-      if (foldVmState(found.info.get('VMState')) !== 'stopped') await this.stop({ force: true });
+      const st = foldVmState(found.info.get('VMState'));
+      if (st === 'suspended') await this.discardstate();
+      else if (st !== 'stopped') await this.stop({ force: true });
       try {
         // --delete removes the VM's files and its hard disks; the ISO (a DVD medium) is left alone.
         await vbox.run(['unregistervm', this.vmName, '--delete'], { retryLockedMs: LOCK_RETRY_MS });
@@ -361,6 +522,17 @@ export class VirtualBoxDriver implements Driver {
     const port = await freePort();
     hooks?.notice?.(`port ${state.sshPort} on 127.0.0.1 is taken by another program; SSH is forwarded from ${port} instead`);
     return this.movePort(state, port);
+  }
+
+  /** The DVD drive holds the configured image (it may have changed while the VM was saved). */
+  private async syncImage(info: MachineReadable): Promise<void> {
+    const iso = this.isoPath;
+    if (info.get(`${CONTROLLER}-${DVD_PORT}-0`) === iso) return;
+    try {
+      await this.attach(iso, 'dvddrive', DVD_PORT);
+    } catch (e) {
+      throw this.wrap(e);
+    }
   }
 
   /**

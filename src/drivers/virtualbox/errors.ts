@@ -30,6 +30,7 @@ export type FailureKind =
   | 'no-hw-virt'
   | 'hv-in-use'
   | 'not-running'
+  | 'saved'
   | 'other';
 
 /**
@@ -54,6 +55,8 @@ export function classify(stderr: string): FailureKind {
     return 'kernel-driver';
   if (/VERR_VMX_NO_VMX|VERR_SVM_DISABLED|VERR_VMX_MSR_ALL_VMX_DISABLED|VERR_SVM_NO_SVM|VERR_NEM_NOT_AVAILABLE/.test(stderr))
     return 'no-hw-virt';
+  // MachineImpl.cpp (i_checkStateDependency): settings of a VM with a saved state cannot change.
+  if (/is not mutable \(state is (Aborted)?Saved\)/.test(stderr)) return 'saved';
   if (/is not currently running|VBOX_E_INVALID_VM_STATE/.test(stderr)) return 'not-running';
   return 'other';
 }
@@ -88,6 +91,9 @@ export function toSkiffError(f: VBoxManageFailure, vmName: string): SkiffError {
     case 'no-hw-virt':
       return new SkiffError('vbox-no-hw-virt', `VirtualBox cannot run ${vmName} without hardware virtualization (${detail})`,
         opts('enable VT-x/AMD-V in the firmware settings, or stop other hypervisors (Hyper-V, KVM), or use --driver qemu', ExitCode.environment));
+    case 'saved':
+      return new SkiffError('vbox-saved', `the VirtualBox VM ${vmName} has a saved state, and VirtualBox does not let its settings change (${detail})`,
+        opts('`skiff start` resumes it; `skiff stop --force` discards the saved state', ExitCode.conflict));
     case 'not-running':
       return new SkiffError('vbox-not-running', `the VirtualBox VM ${vmName} is not running`,
         opts('run `skiff start` first', ExitCode.conflict));

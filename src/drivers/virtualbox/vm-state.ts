@@ -2,14 +2,16 @@ import type { VmState } from '../driver.js';
 
 /**
  * VMState values from VBoxManageInfo.cpp's machineStateToName(short form),
- * folded to what skiff acts on. "saved" and "aborted-saved" are off: startvm
- * resumes them, nothing runs meanwhile.
+ * folded to what skiff acts on. "saved" (controlvm savestate) and
+ * "aborted-saved" (the VM process ended while a saved state existed) are
+ * 'suspended': nothing runs, and startvm would resume the saved state rather
+ * than boot, so skiff must decide (resume, or discardstate and boot cold).
  */
 const STATES: Record<string, VmState> = {
   poweroff: 'stopped',
   aborted: 'stopped',
-  saved: 'stopped',
-  'aborted-saved': 'stopped',
+  saved: 'suspended',
+  'aborted-saved': 'suspended',
   teleported: 'stopped',
   settingup: 'stopped',
   snapshotting: 'stopped',
