@@ -37,6 +37,7 @@ import { exists } from '../../util/exists.js';
 
 const HOST = '127.0.0.1';
 const START_ATTEMPTS = 3;
+const DAMAGED = 'is damaged (its checksum does not match)';
 // Unix socket paths are capped near 104-108 bytes depending on the OS.
 const MAX_SOCKET_PATH = 100;
 
@@ -215,13 +216,13 @@ export class QemuDriver implements Driver {
       // -S: whatever the stream says, the guest does not run before the checks below.
       ({ sshPort } = await this.launch(plan, ['-S', '-incoming', `exec:${loadCommand(files.state, zstd)}`]));
     } catch (e) {
-      await hashing;
-      return this.discard(`could not be loaded (${errorMessage(e)})`);
+      // A damaged stream can make QEMU give up before it is up at all: the checksum names the cause.
+      return this.discard((await hashing) !== rec.sha256 ? DAMAGED : `could not be loaded (${errorMessage(e)})`);
     }
     const [sha, loaded] = await Promise.all([hashing, incomingDone(this.qmpSocket)]);
     if (sha !== rec.sha256 || loaded !== 'completed') {
       await this.stop({ force: true });
-      return this.discard(sha !== rec.sha256 ? 'is damaged (its checksum does not match)' : `did not load (QEMU: ${loaded})`);
+      return this.discard(sha !== rec.sha256 ? DAMAGED : `did not load (QEMU: ${loaded})`);
     }
     // From the first instruction on the guest changes the disk: the state is spent.
     await removeSavedState(files);
