@@ -122,6 +122,12 @@ export class SshLink extends EventEmitter<SshLinkEvents> {
         // The guest may be booting, or paused (QEMU's user network then accepts the
         // connection but nothing answers): a handshake would wait out its whole
         // timeout, so probe for sshd's banner, often and briefly, until it answers.
+        // A VM that does not run (a resume still loading its state, a pause) cannot
+        // answer: a probe now only queues a SYN the guest sees late, and waits out its timeout.
+        if (await this.vmHeld()) {
+          await this.sleep(100);
+          continue;
+        }
         const socket = await this.bannerUp();
         if (!socket) continue;
         conn = await connectSsh(this.target, {
@@ -209,6 +215,11 @@ export class SshLink extends EventEmitter<SshLinkEvents> {
           conn.socket.destroy();
         });
     }, interval);
+  }
+
+  /** The hypervisor says the VM is paused; when it cannot say, the probe finds out. */
+  private async vmHeld(): Promise<boolean> {
+    return this.opts.vmPaused ? this.opts.vmPaused().catch(() => false) : false;
   }
 
   /**

@@ -118,6 +118,12 @@ export type VmWatch =
 export interface StartHooks {
   /** A one-time notice for the user (e.g. "KVM unusable: running under TCG, boots will be slower"). */
   notice?(message: string): void;
+  /**
+   * The guest's SSH endpoint as soon as it is known, before the guest runs (a
+   * resume): an agent started now is connected the moment the guest answers,
+   * instead of starting only then. Called again if the endpoint changes.
+   */
+  sshEndpoint?(ssh: SshEndpoint): void;
 }
 
 /**

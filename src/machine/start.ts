@@ -1,5 +1,5 @@
 import { errorMessage, ExitCode, SkiffError } from '../errors.js';
-import { launchAgent, stopAgent } from '../agent/control.js';
+import { launchAgent, stopAgent, type AgentLaunch } from '../agent/control.js';
 import type { AgentSpec } from '../agent/spec.js';
 import type { SshEndpoint, VmWatch } from '../drivers/driver.js';
 import { readVmEnd, type VmEnd } from '../agent/vm-end.js';
@@ -85,12 +85,13 @@ async function startLocked(m: Machine, ui: Progress, opts: StartOptions): Promis
   let discarded: string | undefined;
   if (state === 'suspended') {
     ui.stage('resume', 'resuming the saved VM');
-    const r = await m.driver.resume({ notice: (msg) => ui.notice(msg) });
+    const ahead = agentAhead(m);
+    const r = await m.driver.resume({ notice: (msg) => ui.notice(msg), sshEndpoint: ahead.launch });
     if (r.resumed) {
-      await stopAgent(m.paths);
-      const { sharesNotMounted } = await connect(m, ui, r.ssh, { deadline });
+      const { sharesNotMounted } = await connect(m, ui, r.ssh, { deadline, agent: await ahead.for(r.ssh) });
       return { alreadyRunning: false, socket, ssh: r.ssh, timings: ui.timings, context, sharesNotMounted, resumed: true };
     }
+    await ahead.abandon();
     discarded = r.why;
     ui.notice(savedStateDiscardedText(m.name, r.why));
     state = await m.driver.state();
@@ -149,12 +150,17 @@ export function savedStateDiscardedText(name: string, why: string): string {
  * a suspend or an interrupted one) and, for drivers that cannot pass them at
  * boot, the per-start settings. Resolves once the engine answers.
  */
-async function connect(m: Machine, ui: Progress, ssh: SshEndpoint, opts: { deadline: number; guest?: GuestConsole }): Promise<{ sharesNotMounted: string[] }> {
+async function connect(
+  m: Machine,
+  ui: Progress,
+  ssh: SshEndpoint,
+  opts: { deadline: number; guest?: GuestConsole; agent?: AgentLaunch },
+): Promise<{ sharesNotMounted: string[] }> {
   // The agent retries the connection itself; it is started right away so the SSH
   // handshake happens the moment sshd listens, not at our next look.
-  const agent = await launchAgent(agentSpecFor(m, ssh, await m.driver.watch()));
-  let shares: Promise<string[]> = Promise.resolve([]);
-  let settings: Promise<void> = Promise.resolve();
+  const agent = opts.agent ?? (await launchAgent(agentSpecFor(m, ssh, await m.driver.watch())));
+  let shares: () => Promise<string[]> = async () => [];
+  let settings: () => Promise<void> = async () => {};
   await waitUntilReady(m, ui, agent, {
     deadline: opts.deadline,
     ...(opts.guest ? { guest: opts.guest } : {}),
@@ -164,19 +170,60 @@ async function connect(m: Machine, ui: Progress, ssh: SshEndpoint, opts: { deadl
       if (!m.driver.passesBootSettings) settings = settle(import('./boot-settings.js').then((s) => s.applyBootSettings(m, ssh)));
     },
   });
-  const sharesNotMounted = await shares;
-  await settings;
+  const sharesNotMounted = await shares();
+  await settings();
   return { sharesNotMounted };
 }
 
-/** Starts a promise now and lets it be awaited later without an unhandled rejection in between. */
-function settle<T>(p: Promise<T>): Promise<T> {
+/**
+ * An agent launched while a driver resumes, as soon as it names the guest's SSH
+ * endpoint: the agent's own start overlaps QEMU loading the state, and it logs
+ * in the moment the guest runs. A driver that never names it gets one after.
+ */
+function agentAhead(m: Machine): {
+  launch(ssh: SshEndpoint): void;
+  for(ssh: SshEndpoint): Promise<AgentLaunch>;
+  abandon(): Promise<void>;
+} {
+  let ahead: { ssh: SshEndpoint; agent: () => Promise<AgentLaunch> } | undefined;
+  const fresh = async (ssh: SshEndpoint): Promise<AgentLaunch> => {
+    // A leftover (or one launched for an endpoint that changed) must not hold the socket path.
+    await stopAgent(m.paths);
+    return launchAgent(agentSpecFor(m, ssh, await m.driver.watch()));
+  };
+  const settled = async (): Promise<void> => {
+    await ahead?.agent().catch(() => undefined);
+  };
+  return {
+    launch(ssh) {
+      const before = settled();
+      ahead = { ssh, agent: settle(before.then(() => fresh(ssh))) };
+    },
+    async for(ssh) {
+      if (ahead && ahead.ssh.host === ssh.host && ahead.ssh.port === ssh.port) return ahead.agent();
+      await settled();
+      return fresh(ssh);
+    },
+    async abandon() {
+      if (!ahead) return;
+      await settled();
+      await stopAgent(m.paths);
+    },
+  };
+}
+
+/**
+ * Starts a promise now; the function returned gives its outcome later. Unlike the
+ * promise itself, nothing is left unhandled if it fails before anyone asks.
+ */
+function settle<T>(p: Promise<T>): () => Promise<T> {
   const kept = p.then(
     (value) => ({ ok: true as const, value }),
     (error: unknown) => ({ ok: false as const, error }),
   );
-  return kept.then((r) => {
+  return async () => {
+    const r = await kept;
     if (r.ok) return r.value;
     throw r.error;
-  });
+  };
 }

@@ -1,5 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync, closeSync, truncateSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,7 @@ import {
   savedStateOf,
   sha256File,
   writeSavedRecord,
+  zstdVerdict,
   type SavedRecord,
 } from '../../src/drivers/qemu/saved-state.js';
 
@@ -96,6 +98,41 @@ describe('the files of a saved state', () => {
       expect(execFileSync('sh', ['-c', loadCommand(file, zstd)]).equals(payload)).toBe(true);
       rmSync(file);
     }
+  });
+
+  it("takes zstd's word on a compressed stream: intact, a byte flipped mid-stream, cut short, or a reader that quit early", async () => {
+    const zstd = execFileSync('sh', ['-c', 'command -v zstd']).toString().trim();
+    const file = path.join(tmp, 'zstd $tream');
+    // Incompressible, so that a flipped byte lands in a literal block: zstd
+    // decodes it without complaint, and only the frame checksum at the end can tell.
+    const payload = randomBytes(4 << 20);
+    const load = () => {
+      rmSync(`${file}.loaded`, { force: true });
+      return spawnSync('sh', ['-c', loadCommand(file, zstd)], { maxBuffer: 64 << 20 });
+    };
+    execFileSync('sh', ['-c', saveCommand(file, zstd)], { input: payload, maxBuffer: 64 << 20 });
+    expect(load().stdout.equals(payload)).toBe(true);
+    expect(await zstdVerdict(file, 2000)).toBe('intact');
+
+    const fd = openSync(file, 'r+');
+    writeSync(fd, Buffer.from([0x5a]), 0, 1, statSync(file).size >> 1);
+    closeSync(fd);
+    expect(load().stdout.length).toBeGreaterThan(0);
+    expect(await zstdVerdict(file, 2000)).toBe('damaged');
+
+    execFileSync('sh', ['-c', saveCommand(file, zstd)], { input: payload });
+    truncateSync(file, statSync(file).size >> 1);
+    load();
+    expect(await zstdVerdict(file, 2000)).toBe('damaged');
+
+    // A QEMU that stops reading for its own reasons: zstd dies of SIGPIPE, which says nothing of the file.
+    execFileSync('sh', ['-c', saveCommand(file, zstd)], { input: payload });
+    rmSync(`${file}.loaded`, { force: true });
+    spawnSync('sh', ['-c', `(${loadCommand(file, zstd)}) | head -c 10 >/dev/null`]);
+    expect(await zstdVerdict(file, 2000)).toMatch(/^zstd ended with status 141$/);
+
+    rmSync(`${file}.loaded`, { force: true });
+    expect(await zstdVerdict(file, 100)).toBe('zstd did not finish within 0.1 s');
   });
 
   it('hashes the stream', async () => {

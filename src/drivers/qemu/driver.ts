@@ -15,6 +15,7 @@ import { bootSourceMatches, extractBootFiles, loadBootFiles, type BootFiles } fr
 import { incomingDone, saveVm } from './migrate.js';
 import {
   loadCommand,
+  loadedMarker,
   mismatch,
   normalizeArgv,
   readSavedRecord,
@@ -26,6 +27,8 @@ import {
   stampAll,
   stampOf,
   writeSavedRecord,
+  zstdVerdict,
+  type SavedRecord,
   type SavedStateFiles,
 } from './saved-state.js';
 import { createDataDisk } from './data-disk.js';
@@ -38,6 +41,17 @@ import { exists } from '../../util/exists.js';
 const HOST = '127.0.0.1';
 const START_ATTEMPTS = 3;
 const DAMAGED = 'is damaged (its checksum does not match)';
+
+/**
+ * Starts checking a saved stream as QEMU is about to load it; the result says
+ * 'intact', 'damaged', or what else went wrong. A raw stream is hashed alongside
+ * the load; a zstd stream's own checksum is zstd's to check (zstdVerdict).
+ */
+function integrityCheck(file: string, rec: SavedRecord): (timeoutMs?: number) => Promise<string> {
+  if (rec.format === 'zstd') return (timeoutMs) => zstdVerdict(file, timeoutMs);
+  const hashing = sha256File(file).catch(() => '');
+  return async () => ((await hashing) === rec.sha256 ? 'intact' : 'damaged');
+}
 // Unix socket paths are capped near 104-108 bytes depending on the OS.
 const MAX_SOCKET_PATH = 100;
 
@@ -170,7 +184,7 @@ export class QemuDriver implements Driver {
       savedAt,
       format: zstd ? 'zstd' : 'raw',
       sizeBytes: size,
-      sha256: await sha256File(files.partial),
+      ...(zstd ? {} : { sha256: await sha256File(files.partial) }),
       qemu: { binary: qemuSystem, version },
       argv: run.argv,
       files: await stampAll(this.vmFiles(boot)),
@@ -209,20 +223,23 @@ export class QemuDriver implements Driver {
 
     await this.prepareRunDir();
     await this.rotateConsoleLog();
-    // Checked while QEMU loads it; the guest runs (cont) only if both agree.
-    const hashing = sha256File(files.state).catch(() => '');
+    await rm(loadedMarker(files.state), { force: true });
+    // The stream's integrity is known while or right after QEMU loads it; the guest runs (cont) only if it holds.
+    const intact = integrityCheck(files.state, rec);
     let sshPort: number;
     try {
       // -S: whatever the stream says, the guest does not run before the checks below.
-      ({ sshPort } = await this.launch(plan, ['-S', '-incoming', `exec:${loadCommand(files.state, zstd)}`]));
+      ({ sshPort } = await this.launch(plan, ['-S', '-incoming', `exec:${loadCommand(files.state, zstd)}`], (port) => hooks.sshEndpoint?.({ host: HOST, port })));
     } catch (e) {
-      // A damaged stream can make QEMU give up before it is up at all: the checksum names the cause.
-      return this.discard((await hashing) !== rec.sha256 ? DAMAGED : `could not be loaded (${errorMessage(e)})`);
+      // A damaged stream can make QEMU give up before it is up at all: the checksum names the cause
+      // (zstd's, if QEMU ran it: a QEMU that failed before that leaves no verdict to wait for).
+      return this.discard((await intact(2_000)) === 'damaged' ? DAMAGED : `could not be loaded (${errorMessage(e)})`);
     }
-    const [sha, loaded] = await Promise.all([hashing, incomingDone(this.qmpSocket)]);
-    if (sha !== rec.sha256 || loaded !== 'completed') {
+    const loaded = await incomingDone(this.qmpSocket);
+    const verdict = await intact();
+    if (verdict !== 'intact' || loaded !== 'completed') {
       await this.stop({ force: true });
-      return this.discard(sha !== rec.sha256 ? DAMAGED : `did not load (QEMU: ${loaded})`);
+      return this.discard(verdict === 'damaged' ? DAMAGED : loaded !== 'completed' ? `did not load (QEMU: ${loaded})` : `did not load (${verdict})`);
     }
     // From the first instruction on the guest changes the disk: the state is spent.
     await removeSavedState(files);
@@ -287,7 +304,7 @@ export class QemuDriver implements Driver {
   }
 
   /** Runs QEMU detached with `extra` after the machine's own options; a port taken meanwhile is retried on a fresh one. */
-  private async launch(plan: BootPlan, extra: string[]): Promise<{ sshPort: number }> {
+  private async launch(plan: BootPlan, extra: string[], onPort?: (port: number) => void): Promise<{ sshPort: number }> {
     // Disks made by older versions were created world-readable.
     await chmod(this.dataDisk, 0o600).catch(() => {});
     let lastError = '';
@@ -295,6 +312,7 @@ export class QemuDriver implements Driver {
     for (let attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
       const sshPort = await (this.opts.pickPort ?? (() => freePort(HOST)))();
       const argv = [...this.argvFor(plan, sshPort), ...extra];
+      onPort?.(sshPort);
       // With -daemonize QEMU reports setup errors on stderr and exits non-zero before it detaches.
       const { execa } = await import('execa');
       const r = await execa(plan.qemuSystem, argv, { reject: false, stdin: 'ignore', timeout: 120_000 });

@@ -19,6 +19,9 @@ export function pauseReasonFrom(status: string | undefined, blocks: BlockInfo[])
     // Stopped for a migration (a save) and not quit: a suspend killed at that moment.
     case 'finish-migrate':
     case 'postmigrate':
+    // Loading a saved state (-incoming), or loaded and not yet let go (-S).
+    case 'inmigrate':
+    case 'prelaunch':
       return 'paused';
     default:
       return undefined;

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../util/atomic-file.js';
 import { shQuote } from '../../util/sh-quote.js';
+import { waitUntil } from '../../util/wait.js';
 import type { SavedState } from '../driver.js';
 
 /**
@@ -39,7 +40,11 @@ const SavedRecordSchema = z.object({
   savedAt: z.string(),
   format: z.enum(['zstd', 'raw']),
   sizeBytes: z.number().int().nonnegative(),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /**
+   * A raw stream's, hashed while QEMU reads it. A zstd stream has none: zstd
+   * checks its own frame checksum as it loads (loadCommand), at no extra cost.
+   */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   qemu: z.object({ binary: z.string(), version: z.string() }),
   /** The saved VM's command line, with what changes at every start blanked (normalizeArgv). */
   argv: z.array(z.string()),
@@ -71,8 +76,35 @@ export function doneMarker(file: string): string {
   return `${file}.done`;
 }
 
+/**
+ * zstd verifies its frame checksum only after it has written the last block, so
+ * QEMU can call a load complete before zstd knows the stream was whole: its exit
+ * status, left in loadedMarker, is the verdict.
+ */
 export function loadCommand(file: string, zstd: string | undefined): string {
-  return zstd ? `${shQuote(zstd)} -dcq -T2 ${shQuote(file)}` : `cat ${shQuote(file)}`;
+  return zstd ? `${shQuote(zstd)} -dcq -T2 ${shQuote(file)}; echo $? > ${shQuote(loadedMarker(file))}` : `cat ${shQuote(file)}`;
+}
+
+/** Written by loadCommand with zstd's exit status. */
+export function loadedMarker(file: string): string {
+  return `${file}.loaded`;
+}
+
+/**
+ * What zstd said of the stream it fed QEMU: 'intact', 'damaged' (its checksum
+ * or framing failed, exit 1), or what else ended it (a signal: QEMU stopped
+ * reading for a reason of its own).
+ */
+export async function zstdVerdict(file: string, timeoutMs = 10_000): Promise<string> {
+  const code = await waitUntil(
+    async () => {
+      const text = await readFile(loadedMarker(file), 'utf8').catch(() => '');
+      return text.endsWith('\n') ? Number(text.trim()) : undefined;
+    },
+    { timeoutMs, intervalMs: 10 },
+  );
+  if (code === undefined) return `zstd did not finish within ${timeoutMs / 1000} s`;
+  return code === 0 ? 'intact' : code === 1 ? 'damaged' : `zstd ended with status ${code}`;
 }
 
 /**
@@ -185,6 +217,7 @@ export async function removeSavedState(files: SavedStateFiles): Promise<void> {
   await rm(files.state, { force: true });
   await rm(files.partial, { force: true });
   await rm(doneMarker(files.partial), { force: true });
+  await rm(loadedMarker(files.state), { force: true });
   await rm(files.record, { force: true });
 }
 

@@ -268,7 +268,7 @@ export class VirtualBoxDriver implements Driver {
    * with a notice. The guest flushed its disks before the save, so nothing written
    * is lost; its containers start as after a reboot.
    */
-  async resume(): Promise<ResumeResult> {
+  async resume(hooks: StartHooks = {}): Promise<ResumeResult> {
     const vbox = await this.ready();
     const dir = this.spec.paths.driverDir;
     const found = await this.mustBeOurs();
@@ -292,6 +292,7 @@ export class VirtualBoxDriver implements Driver {
         : undefined);
     if (why !== undefined) return this.coldInstead(why);
 
+    hooks.sshEndpoint?.({ host: '127.0.0.1', port: rule!.hostPort });
     try {
       await vbox.run(['startvm', this.vmName, '--type', 'headless'], { retryLockedMs: LOCK_RETRY_MS });
     } catch (e) {
