@@ -86,7 +86,10 @@ async function startLocked(m: Machine, ui: Progress, opts: StartOptions): Promis
   if (state === 'suspended') {
     ui.stage('resume', 'resuming the saved VM');
     const ahead = agentAhead(m);
-    const r = await m.driver.resume({ notice: (msg) => ui.notice(msg), sshEndpoint: ahead.launch });
+    const r = await m.driver.resume({ notice: (msg) => ui.notice(msg), sshEndpoint: ahead.launch }).catch(async (e: unknown) => {
+      await ahead.abandon();
+      throw e;
+    });
     if (r.resumed) {
       const { sharesNotMounted } = await connect(m, ui, r.ssh, { deadline, agent: await ahead.for(r.ssh) });
       return { alreadyRunning: false, socket, ssh: r.ssh, timings: ui.timings, context, sharesNotMounted, resumed: true };
