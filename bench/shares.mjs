@@ -2,7 +2,8 @@
 /**
  * Shared folders against the VM's own disk (issue 23), on one booted machine:
  *
- *   node bench/shares.mjs [--copies 3] [--big-mib 1024] [--variants default,msize1m,loose,none] [--out bench/shares.results.md]
+ *   node bench/shares.mjs [--copies 3] [--big-mib 1024] [--variants default,msize256k,msize1m,loose,none]
+ *     [--virtiofs auto,always,none] [--virtiofsd /usr/lib/qemu/virtiofsd] [--iso PATH] [--out bench/shares.results.md]
  *
  * Small files: a tar of `--copies` copies of skiff's own node_modules (installed
  * from the npm cache by `npm ci`, 3,633 files each) is unpacked into the directory
@@ -11,26 +12,36 @@
  * after dropping caches. Each 9p variant remounts the same share with other
  * options through the guest's own mount script; timings come from the guest's
  * /proc/uptime (centiseconds), so SSH round trips are not counted.
+ * virtiofs (`--virtiofs` cache modes, '' for none) is not something skiff can
+ * start: each mode is a boot of the same machine by hand (see withVirtiofs).
  */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BenchSkiff, root } from './lib/skiff.js';
+import { alive, killAndWait, run, shellJoin, sleep } from './lib/proc.js';
 
+const DEFAULT_ISO = path.join(root, 'iso', 'out', 'skiff-amd64.iso');
 const { values: a } = parseArgs({
   options: {
     copies: { type: 'string', default: '3' },
     'big-mib': { type: 'string', default: '1024' },
-    variants: { type: 'string', default: 'default,msize1m,loose,none' },
-    iso: { type: 'string', default: path.join(root, 'iso', 'out', 'skiff-amd64.iso') },
+    variants: { type: 'string', default: 'default,msize256k,loose,none' },
+    // virtiofsd cache modes; '' skips virtiofs. Each mode is its own boot (virtiofsd cannot be swapped under a running QEMU).
+    virtiofs: { type: 'string', default: 'auto,always,none' },
+    virtiofsd: { type: 'string', default: '/usr/lib/qemu/virtiofsd' },
+    iso: { type: 'string', default: DEFAULT_ISO },
     out: { type: 'string', default: path.join(root, 'bench', 'shares.results.md') },
   },
 });
 const BASE = 'trans=virtio,version=9p2000.L';
 const VARIANTS = {
-  default: `${BASE},msize=262144,cache=mmap`,
+  // skiff's own (NINEP_MOUNT); msize256k was its default until the first run.
+  default: `${BASE},msize=512000,cache=mmap`,
+  msize256k: `${BASE},msize=262144,cache=mmap`,
   msize1m: `${BASE},msize=1048576,cache=mmap`,
   loose: `${BASE},msize=262144,cache=loose`,
   none: `${BASE},msize=262144,cache=none`,
@@ -44,7 +55,8 @@ const tarball = path.join(sk.base, 'tree.tar');
 const stage = path.join(sk.base, 'stage');
 for (let i = 0; i < Number(a.copies); i++) {
   mkdirSync(path.join(stage, `copy${i}`), { recursive: true });
-  execFileSync('cp', ['-a', path.join(root, 'node_modules'), path.join(stage, `copy${i}`)]);
+  // realpath: in a git worktree node_modules may be a symlink, and `cp -a` would copy just the link.
+  execFileSync('cp', ['-a', realpathSync(path.join(root, 'node_modules')), path.join(stage, `copy${i}`, 'node_modules')]);
 }
 const files = Number(execFileSync('sh', ['-c', `find '${stage}' -type f | wc -l`]).toString().trim());
 execFileSync('tar', ['-cf', tarball, '-C', stage, '.']);
@@ -80,10 +92,87 @@ const parse = (out) =>
       .map(([k, s, e]) => [k, Number(e) - Number(s)]),
   );
 
+// virtiofs: skiff has no virtiofs support, so the bench boots the same machine by
+// hand with the argv skiff used (from its run state), the -virtfs device swapped
+// for QEMU's vhost-user-fs-pci served by virtiofsd, and guest RAM shared (memfd).
+const handPids = new Set();
+const freePort = () =>
+  new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+const virtiofsArgv = (argv, { port, sock, dir }) => {
+  const out = [];
+  for (let i = 0; i < argv.length; i++) {
+    const [k, v] = [argv[i], argv[i + 1]];
+    if (k === '-virtfs') i++;
+    else if (k === '-netdev' && v.startsWith('user,')) out.push(k, v.replace(/hostfwd=tcp:127\.0\.0\.1:\*-/, `hostfwd=tcp:127.0.0.1:${port}-`)), i++;
+    else if (k === '-qmp') out.push(k, `unix:${path.join(dir, 'qmp.sock')},server=on,wait=off`), i++;
+    else if (k === '-pidfile') out.push(k, path.join(dir, 'qemu.pid')), i++;
+    else if (k === '-m') out.push(k, v, '-object', `memory-backend-memfd,id=mem,size=${v}M,share=on`, '-numa', 'node,memdev=mem'), i++;
+    else out.push(k);
+  }
+  out.push('-chardev', `socket,id=vfs,path=${sock}`, '-device', 'vhost-user-fs-pci,chardev=vfs,tag=share0');
+  return out;
+};
+const withVirtiofs = async (argv, mode, fn) => {
+  const dir = path.join(sk.base, `vfs-${mode}`);
+  mkdirSync(dir, { recursive: true });
+  const sock = path.join(dir, 'vfs.sock');
+  const port = await freePort();
+  const vlog = path.join(dir, 'virtiofsd.log');
+  const vfsd = spawn(a.virtiofsd, [`--socket-path=${sock}`, '-o', `source=${share}`, '-o', `cache=${mode}`], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  handPids.add(vfsd.pid);
+  let vstderr = '';
+  vfsd.stderr.on('data', (d) => (vstderr += d));
+  let qpid;
+  try {
+    for (let i = 0; !existsSync(sock); i++) {
+      if (i > 100 || vfsd.exitCode !== null) throw new Error(`virtiofsd did not listen: ${vstderr.trim()}`);
+      await sleep(100);
+    }
+    const qargv = virtiofsArgv(argv, { port, sock, dir });
+    log(`virtiofs cache=${mode}: qemu-system-x86_64 ${shellJoin(qargv)}`);
+    const r = await run('qemu-system-x86_64', qargv);
+    if (r.code !== 0) throw new Error(`QEMU failed (exit ${r.code}): ${r.stderr.trim()}`);
+    qpid = Number(readFileSync(path.join(dir, 'qemu.pid'), 'utf8').trim());
+    handPids.add(qpid);
+    const kh = path.join(dir, 'known_hosts');
+    const hostKey = readFileSync(path.join(sk.machineDir, 'ssh_host_ed25519_key.pub'), 'utf8').trim().split(' ').slice(0, 2).join(' ');
+    writeFileSync(kh, `[127.0.0.1]:${port} ${hostKey}\n`);
+    const sshArgs = ['-i', path.join(sk.machineDir, 'id_ed25519'), '-p', String(port), '-o', `UserKnownHostsFile=${kh}`,
+      '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5', '-o', 'LogLevel=ERROR', 'root@127.0.0.1'];
+    const sshRun = async (script, ...args) => {
+      const r = await run('ssh', [...sshArgs, shellJoin(['sh', '-c', script, 'sh', ...args])]);
+      if (r.code !== 0) throw new Error(`guest script failed (${r.code}): ${r.stderr.trim()}\n${script}`);
+      return r.stdout;
+    };
+    for (let i = 0; ; i++) {
+      if ((await run('ssh', [...sshArgs, 'true'])).code === 0) break;
+      if (i > 60 || !alive(qpid)) throw new Error('the hand-started VM did not answer on ssh');
+      await sleep(3000);
+    }
+    await fn(sshRun);
+    await sshRun('sync; umount "$1"', share);
+  } finally {
+    if (qpid !== undefined) await killAndWait(qpid, 30_000);
+    await killAndWait(vfsd.pid);
+    writeFileSync(vlog, vstderr);
+  }
+};
+
 const results = {};
+const failed = {};
 let cleaned;
 const cleanup = () =>
   (cleaned ??= (async () => {
+    for (const pid of handPids) await killAndWait(pid);
     await sk.cli(['stop', '--force']);
     await sk.cli(['delete', '--yes']);
     rmSync(sk.base, { recursive: true, force: true });
@@ -100,12 +189,35 @@ try {
   log('VM disk (/mnt/data)');
   results['VM disk'] = parse(await ssh(WORKLOAD, '/mnt/data', a['big-mib']));
   log(JSON.stringify(results['VM disk']));
+  // virtiofs first (hand-started boots of the same machine and disk), then skiff boots it again for 9p.
+  const vfsModes = a.virtiofs ? a.virtiofs.split(',') : [];
+  if (vfsModes.length > 0 && !existsSync(a.virtiofsd)) log(`no ${a.virtiofsd}: virtiofs skipped`);
+  else if (vfsModes.length > 0) {
+    const runState = JSON.parse(readFileSync(path.join(sk.machineDir, 'driver', 'state.json'), 'utf8'));
+    await sk.mustCli(['stop']);
+    for (const mode of vfsModes) {
+      try {
+        await withVirtiofs(runState.argv, mode, async (sshRun) => {
+          await sshRun('/usr/lib/skiff/shares virtiofs share0 rw "$1"', share);
+          log(`virtiofs cache=${mode}`);
+          results[`virtiofs cache=${mode}`] = parse(await sshRun(WORKLOAD, share, a['big-mib']));
+          log(JSON.stringify(results[`virtiofs cache=${mode}`]));
+        });
+      } catch (e) {
+        log(`virtiofs cache=${mode} failed: ${e.message}`);
+        failed[`virtiofs cache=${mode}`] = e.message.split('\n')[0];
+      }
+    }
+    log('booting again for 9p');
+    await sk.mustCli(['start', '--json']);
+  }
   for (const v of a.variants.split(',')) {
     await ssh('umount "$1" && /usr/lib/skiff/shares 9p share0 rw "$1" "$2"', share, VARIANTS[v]);
     log(`9p ${v} (${VARIANTS[v]})`);
     results[`9p ${v}`] = parse(await ssh(WORKLOAD, share, a['big-mib']));
     log(JSON.stringify(results[`9p ${v}`]));
   }
+
 } finally {
   await cleanup();
 }
@@ -119,14 +231,24 @@ const md = [
   `# Shared folders against the VM's own disk`,
   '',
   `${new Date().toISOString()}, ${os.cpus().length} cores, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}, TCG.`,
-  `Command: \`node bench/shares.mjs --copies ${a.copies} --big-mib ${a['big-mib']} --variants ${a.variants}\` (one run each).`,
+  `Command: \`node bench/shares.mjs --copies ${a.copies} --big-mib ${a['big-mib']} --variants ${a.variants} --virtiofs '${a.virtiofs}'${a.iso === DEFAULT_ISO ? '' : ` --iso ${a.iso}`}\` (one run each).`,
   `Small files: ${files} files (${a.copies} copies of skiff's node_modules); sequential: ${a['big-mib']} MiB.`,
   '',
   '| where | unpack tree | read tree | write seq | read seq |',
   '| --- | --- | --- | --- | --- |',
   ...Object.entries(results).map(([k, r]) => row(k, r)),
   '',
-  'Options: ' + Object.entries(VARIANTS).map(([k, v]) => `${k} = \`${v}\``).join('; ') + '.',
+  ...Object.entries(failed).map(([k, m]) => `${k} failed: ${m}`),
+  ...(Object.keys(failed).length > 0 ? [''] : []),
+  '9p options: ' + a.variants.split(',').map((k) => `${k} = \`${VARIANTS[k]}\``).join('; ') + '.',
+  ...(a.virtiofs
+    ? [
+        '',
+        `virtiofs: ${a.virtiofsd} (run as ${os.userInfo().username}) with \`-o cache=MODE\`, QEMU \`vhost-user-fs-pci\` and guest RAM from ` +
+          '`memory-backend-memfd,share=on`; skiff cannot start that itself, so those rows come from boots of the same machine and disk by hand, ' +
+          "with skiff's own argv and only the share device and memory backend changed (see the script).",
+      ]
+    : []),
   '',
 ];
 writeFileSync(a.out, md.join('\n'));

@@ -102,6 +102,10 @@ describe('shared folders with awkward paths and big files', () => {
       [RO_GUEST, '9p', expect.stringContaining('msize=')],
     ]);
     expect((await run(['status'])).stdout).toContain(`Shares:   ${HOME_SHARE} (9p trans=virtio`);
+    // The msize status shows is the one the guest kernel mounted with (it silently lowers one it cannot take).
+    const msize = /msize=(\d+)/.exec(st.shares[0].options)![1];
+    const mounts = await inGuest('awk \'$3 == "9p" { print $4 }\' /proc/mounts');
+    expect(mounts.stdout.trim().split('\n').map((o) => /msize=(\d+)/.exec(o)?.[1])).toEqual([msize, msize]);
   }, 320_000);
 
   it('carries non-ASCII file names both ways', async () => {
