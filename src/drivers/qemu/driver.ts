@@ -42,6 +42,9 @@ const HOST = '127.0.0.1';
 const START_ATTEMPTS = 3;
 const DAMAGED = 'is damaged (its checksum does not match)';
 
+// Unix socket paths are capped near 104-108 bytes depending on the OS.
+const MAX_SOCKET_PATH = 100;
+
 /**
  * Starts checking a saved stream as QEMU is about to load it; the result says
  * 'intact', 'damaged', or what else went wrong. A raw stream is hashed alongside
@@ -52,8 +55,6 @@ function integrityCheck(file: string, rec: SavedRecord): (timeoutMs?: number) =>
   const hashing = sha256File(file).catch(() => '');
   return async () => ((await hashing) === rec.sha256 ? 'intact' : 'damaged');
 }
-// Unix socket paths are capped near 104-108 bytes depending on the OS.
-const MAX_SOCKET_PATH = 100;
 
 /** What start() and resume() decide before QEMU runs. */
 interface BootPlan {
