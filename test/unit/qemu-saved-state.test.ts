@@ -16,6 +16,7 @@ import {
   sha256File,
   writeSavedRecord,
   zstdVerdict,
+  integrityCheck,
   type SavedRecord,
 } from '../../src/drivers/qemu/saved-state.js';
 
@@ -133,6 +134,25 @@ describe('the files of a saved state', () => {
 
     rmSync(`${file}.loaded`, { force: true });
     expect(await zstdVerdict(file, 100)).toBe('zstd did not finish within 0.1 s');
+  });
+
+  it('calls a zstd stream damaged even when its reader quit before zstd could tell (the CI race)', async () => {
+    const zstd = execFileSync('sh', ['-c', 'command -v zstd']).toString().trim();
+    const file = path.join(tmp, 'race $tream');
+    execFileSync('sh', ['-c', saveCommand(file, zstd)], { input: randomBytes(4 << 20), maxBuffer: 64 << 20 });
+    const zrec: SavedRecord = { ...rec, sizeBytes: statSync(file).size };
+    // QEMU choking on garbage and closing the pipe: zstd dies of SIGPIPE, saying nothing.
+    const quitEarly = () => {
+      rmSync(`${file}.loaded`, { force: true });
+      spawnSync('sh', ['-c', `(${loadCommand(file, zstd)}) | head -c 10 >/dev/null`]);
+    };
+    quitEarly();
+    expect(await integrityCheck(file, zrec, zstd)(2000)).toBe('zstd ended with status 141');
+    const fd = openSync(file, 'r+');
+    writeSync(fd, Buffer.alloc(4096, 0x5a), 0, 4096, statSync(file).size >> 1);
+    closeSync(fd);
+    quitEarly();
+    expect(await integrityCheck(file, zrec, zstd)(2000)).toBe('damaged');
   });
 
   it('hashes the stream', async () => {

@@ -23,12 +23,11 @@ import {
   saveCommand,
   savedStateFiles,
   savedStateOf,
-  sha256File,
   stampAll,
   stampOf,
   writeSavedRecord,
-  zstdVerdict,
-  type SavedRecord,
+  integrityCheck,
+  sha256File,
   type SavedStateFiles,
 } from './saved-state.js';
 import { createDataDisk } from './data-disk.js';
@@ -44,17 +43,6 @@ const DAMAGED = 'is damaged (its checksum does not match)';
 
 // Unix socket paths are capped near 104-108 bytes depending on the OS.
 const MAX_SOCKET_PATH = 100;
-
-/**
- * Starts checking a saved stream as QEMU is about to load it; the result says
- * 'intact', 'damaged', or what else went wrong. A raw stream is hashed alongside
- * the load; a zstd stream's own checksum is zstd's to check (zstdVerdict).
- */
-function integrityCheck(file: string, rec: SavedRecord): (timeoutMs?: number) => Promise<string> {
-  if (rec.format === 'zstd') return (timeoutMs) => zstdVerdict(file, timeoutMs);
-  const hashing = sha256File(file).catch(() => '');
-  return async () => ((await hashing) === rec.sha256 ? 'intact' : 'damaged');
-}
 
 /** What start() and resume() decide before QEMU runs. */
 interface BootPlan {
@@ -226,7 +214,7 @@ export class QemuDriver implements Driver {
     await this.rotateConsoleLog();
     await rm(loadedMarker(files.state), { force: true });
     // The stream's integrity is known while or right after QEMU loads it; the guest runs (cont) only if it holds.
-    const intact = integrityCheck(files.state, rec);
+    const intact = integrityCheck(files.state, rec, zstd);
     let sshPort: number;
     try {
       // -S: whatever the stream says, the guest does not run before the checks below.

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, rm, stat } from 'node:fs/promises';
@@ -105,6 +106,31 @@ export async function zstdVerdict(file: string, timeoutMs = 10_000): Promise<str
   );
   if (code === undefined) return `zstd did not finish within ${timeoutMs / 1000} s`;
   return code === 0 ? 'intact' : code === 1 ? 'damaged' : `zstd ended with status ${code}`;
+}
+
+/**
+ * Starts checking a saved stream as QEMU is about to load it; the result says
+ * 'intact', 'damaged', or what else went wrong. A raw stream is hashed alongside
+ * the load. A zstd stream's own checksum is zstd's to check (zstdVerdict); when
+ * QEMU quit reading first (it choked on the bytes a damaged block decoded to, and
+ * zstd died of SIGPIPE), `zstd -t` reads the file once more to tell.
+ */
+export function integrityCheck(file: string, rec: SavedRecord, zstd: string | undefined): (timeoutMs?: number) => Promise<string> {
+  if (rec.format === 'zstd' && zstd !== undefined) {
+    return async (timeoutMs) => {
+      const verdict = await zstdVerdict(file, timeoutMs);
+      if (verdict === 'intact' || verdict === 'damaged') return verdict;
+      return (await zstdTestPasses(zstd, file)) ? verdict : 'damaged';
+    };
+  }
+  const hashing = sha256File(file).catch(() => '');
+  return async () => ((await hashing) === rec.sha256 ? 'intact' : 'damaged');
+}
+
+function zstdTestPasses(zstd: string, file: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    execFile(zstd, ['-tq', '--', file], (err) => resolve(err === null));
+  });
 }
 
 /**
