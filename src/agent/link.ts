@@ -171,7 +171,7 @@ export class SshLink extends EventEmitter<SshLinkEvents> {
       });
       this.setState('connected', undefined, conn.cipher);
       this.wake();
-      const silence = this.opts.vmPaused ? this.watchSilence(conn, this.opts.vmPaused) : undefined;
+      const silence = this.opts.vmPaused ? this.watchSilence(conn) : undefined;
       const why = await closed;
       clearInterval(silence);
       this.heldThroughPause = false;
@@ -187,7 +187,7 @@ export class SshLink extends EventEmitter<SshLinkEvents> {
    * the hypervisor can tell apart from a dead link. A frozen QEMU (SIGSTOP) does
    * not answer that question either, and is dropped.
    */
-  private watchSilence(conn: SshConnection, vmPaused: () => Promise<boolean>): NodeJS.Timeout {
+  private watchSilence(conn: SshConnection): NodeJS.Timeout {
     const interval = this.opts.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_MS;
     const budget = interval * ((this.opts.keepaliveCountMax ?? DEFAULT_KEEPALIVE_COUNT) + 1);
     let lastHeard = Date.now();
@@ -200,24 +200,22 @@ export class SshLink extends EventEmitter<SshLinkEvents> {
     return setInterval(() => {
       if (asking || this.conn !== conn || Date.now() - lastHeard < budget) return;
       asking = true;
-      void vmPaused()
-        .catch(() => false)
-        .then((paused) => {
-          asking = false;
-          if (this.conn !== conn || Date.now() - lastHeard < budget) return;
-          if (paused) {
-            if (!this.heldThroughPause) this.emit('note', 'the guest is silent because its VM is paused: holding the link until it runs again');
-            this.heldThroughPause = true;
-            return;
-          }
-          conn.client.emit('error', new Error(`Keepalive timeout (no answer for ${((Date.now() - lastHeard) / 1000).toFixed(1)} s, and the VM is not paused)`));
-          conn.client.end();
-          conn.socket.destroy();
-        });
+      void this.vmHeld().then((paused) => {
+        asking = false;
+        if (this.conn !== conn || Date.now() - lastHeard < budget) return;
+        if (paused) {
+          if (!this.heldThroughPause) this.emit('note', 'the guest is silent because its VM is paused: holding the link until it runs again');
+          this.heldThroughPause = true;
+          return;
+        }
+        conn.client.emit('error', new Error(`Keepalive timeout (no answer for ${((Date.now() - lastHeard) / 1000).toFixed(1)} s, and the VM is not paused)`));
+        conn.client.end();
+        conn.socket.destroy();
+      });
     }, interval);
   }
 
-  /** The hypervisor says the VM is paused; when it cannot say, the probe finds out. */
+  /** The hypervisor says the VM is paused; when it cannot say, false: the link is then judged as for a running VM. */
   private async vmHeld(): Promise<boolean> {
     return this.opts.vmPaused ? this.opts.vmPaused().catch(() => false) : false;
   }

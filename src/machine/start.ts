@@ -161,7 +161,7 @@ async function connect(
 ): Promise<{ sharesNotMounted: string[] }> {
   // The agent retries the connection itself; it is started right away so the SSH
   // handshake happens the moment sshd listens, not at our next look.
-  const agent = opts.agent ?? (await launchAgent(agentSpecFor(m, ssh, await m.driver.watch())));
+  const agent = opts.agent ?? (await launchAgentFor(m, ssh));
   let shares: () => Promise<string[]> = async () => [];
   let settings: () => Promise<void> = async () => {};
   await waitUntilReady(m, ui, agent, {
@@ -178,6 +178,10 @@ async function connect(
   return { sharesNotMounted };
 }
 
+async function launchAgentFor(m: Machine, ssh: SshEndpoint): Promise<AgentLaunch> {
+  return launchAgent(agentSpecFor(m, ssh, await m.driver.watch()));
+}
+
 /**
  * An agent launched while a driver resumes, as soon as it names the guest's SSH
  * endpoint: the agent's own start overlaps QEMU loading the state, and it logs
@@ -192,7 +196,7 @@ function agentAhead(m: Machine): {
   const fresh = async (ssh: SshEndpoint): Promise<AgentLaunch> => {
     // A leftover (or one launched for an endpoint that changed) must not hold the socket path.
     await stopAgent(m.paths);
-    return launchAgent(agentSpecFor(m, ssh, await m.driver.watch()));
+    return launchAgentFor(m, ssh);
   };
   const settled = async (): Promise<void> => {
     await ahead?.agent().catch(() => undefined);

@@ -14,6 +14,7 @@ import { findOnPath, firstLine, qemuSystemName, qemuVersion, requireBinary } fro
 import { bootSourceMatches, extractBootFiles, loadBootFiles, type BootFiles } from './boot-files.js';
 import { incomingDone, saveVm } from './migrate.js';
 import {
+  integrityCheck,
   loadCommand,
   loadedMarker,
   mismatch,
@@ -23,11 +24,10 @@ import {
   saveCommand,
   savedStateFiles,
   savedStateOf,
+  sha256File,
   stampAll,
   stampOf,
   writeSavedRecord,
-  integrityCheck,
-  sha256File,
   type SavedStateFiles,
 } from './saved-state.js';
 import { createDataDisk } from './data-disk.js';
