@@ -3,6 +3,8 @@ import { ExitCode, SkiffError } from '../errors.js';
 import { Machine } from '../machine/machine.js';
 import { machinesDir, validateMachineName } from '../layout/paths.js';
 import { listNetworks, loadNetwork, validateNetworkName } from '../network/store.js';
+import { SWARM_PORT } from './addresses.js';
+import type { SwarmAddresses } from './converge.js';
 
 export const MAX_NODES = 16;
 
@@ -91,4 +93,13 @@ export function privateAddress(m: Machine): string {
     });
   }
   return a;
+}
+
+/** A network-made swarm's addresses: each node listens and advertises on its private address. */
+export function privateAddresses(manager: Machine, workers: Machine[]): SwarmAddresses {
+  const at = (m: Machine) => {
+    const a = privateAddress(m);
+    return { advertise: a, listen: `${a}:${SWARM_PORT}` };
+  };
+  return { manager: at(manager), workers: Object.fromEntries(workers.map((w) => [w.name, at(w)])) };
 }

@@ -14,9 +14,12 @@ export interface LocalSwarm {
   clusterId?: string;
   /** Node IDs of the managers it knows (RemoteManagers): how a worker says whose swarm it is in. */
   managers: string[];
+  /** The engine's host name (GET /info's Name): what the manager's /nodes lists it under. */
+  hostname?: string;
 }
 
 export function localSwarmOf(info: unknown): LocalSwarm {
+  const name = (info as { Name?: unknown }).Name;
   const s =
     (info as { Swarm?: { LocalNodeState?: string; NodeID?: string; ControlAvailable?: boolean; Cluster?: { ID?: string }; RemoteManagers?: Array<{ NodeID?: string }> | null } })
       .Swarm ?? {};
@@ -26,6 +29,7 @@ export function localSwarmOf(info: unknown): LocalSwarm {
     controlAvailable: s.ControlAvailable ?? false,
     ...(s.Cluster?.ID ? { clusterId: s.Cluster.ID } : {}),
     managers: (s.RemoteManagers ?? []).map((m) => m.NodeID ?? '').filter((id) => id !== ''),
+    ...(typeof name === 'string' && name !== '' ? { hostname: name } : {}),
   };
 }
 

@@ -1,7 +1,8 @@
 import type { VmState } from '../drivers/driver.js';
 import type { Machine } from '../machine/machine.js';
 import { localSwarm, managerNodes } from './converge.js';
-import { requireSwarm } from './members.js';
+import { requireAllMembers, requireFoundSwarm } from './find.js';
+import type { SwarmRecord } from './record.js';
 import type { LocalSwarm, SwarmNode } from './model.js';
 
 export interface SwarmMemberStatus {
@@ -34,8 +35,15 @@ export interface SwarmReading {
 
 /** Reads the swarm's truth from the hypervisors and the engines; changes nothing. */
 export async function swarmStatus(home: string, swarm: string): Promise<SwarmStatus> {
-  const machines = await requireSwarm(home, swarm);
-  return statusOf(swarm, machines, await readSwarm(machines));
+  const found = await requireFoundSwarm(home, swarm);
+  if (found.kind === 'network') return statusOf(swarm, found.machines, await readSwarm(found.machines));
+  const machines = requireAllMembers(swarm, found);
+  return statusOf(swarm, machines, await readSwarm(machines), recordedAddress(found.record));
+}
+
+/** A recorded swarm's members have no private address: the addresses chosen when it was made. */
+export function recordedAddress(record: SwarmRecord): (m: Machine) => string {
+  return (m) => (m.name === record.machines[0] ? record.addresses?.manager : record.addresses?.workers[m.name]) ?? '';
 }
 
 export async function readSwarm(machines: Machine[]): Promise<SwarmReading> {
@@ -47,7 +55,7 @@ export async function readSwarm(machines: Machine[]): Promise<SwarmReading> {
 }
 
 /** The status of machines (manager first) from what was read of them. */
-export function statusOf(swarm: string, machines: Machine[], r: SwarmReading): SwarmStatus {
+export function statusOf(swarm: string, machines: Machine[], r: SwarmReading, addressOf: (m: Machine) => string = (m) => m.config.network?.address ?? ''): SwarmStatus {
   const manager = machines[0]!;
   const mgrLocal = r.locals[0];
   const managerReachable = mgrLocal?.controlAvailable === true;
@@ -70,7 +78,7 @@ export function statusOf(swarm: string, machines: Machine[], r: SwarmReading): S
       return {
         machine: m.name,
         vm: r.vms[i]!,
-        address: m.config.network?.address ?? '',
+        address: addressOf(m) || (n?.address ?? ''),
         ...(n ? { node: { id: n.id, role: n.role, state: n.state, availability: n.availability, leader: n.leader } } : {}),
         ...(local ? { localState: local.state } : {}),
       };

@@ -10,7 +10,7 @@ import { validateNetworkName } from '../network/store.js';
 import { silentProgress } from '../progress.js';
 import { converge, localSwarm, managerNodes } from './converge.js';
 import { withSwarmLock } from './lock.js';
-import { existingNodeCount, nodeCountFor, nodeNames } from './members.js';
+import { existingNodeCount, nodeCountFor, nodeNames, privateAddresses } from './members.js';
 import type { LocalSwarm, SwarmNode, SwarmStep } from './model.js';
 import { readSwarm, statusOf, type SwarmStatus } from './status.js';
 import { sleep } from '../util/wait.js';
@@ -89,7 +89,7 @@ export async function swarmUp(req: SwarmUpRequest): Promise<SwarmUpResult> {
     req.home,
     req.swarm,
     async () => {
-      const c = await converge(manager, workers, req.progress);
+      const c = await converge({ swarm: req.swarm, manager, workers, addresses: async () => privateAddresses(manager, workers), progress: req.progress });
       await waitReady(manager, machines, req.readyTimeoutMs ?? 120_000, req.progress, c.unchanged);
       return c;
     },
@@ -102,7 +102,7 @@ export async function swarmUp(req: SwarmUpRequest): Promise<SwarmUpResult> {
 }
 
 /** Running with a live agent and an engine that answers: nothing for start to do. */
-async function look(m: Machine): Promise<{ vm: VmState; serving: boolean }> {
+export async function look(m: Machine): Promise<{ vm: VmState; serving: boolean }> {
   const vm = await m.driver.state();
   return { vm, serving: vm === 'running' && (await serving(m)) };
 }
@@ -112,7 +112,7 @@ async function look(m: Machine): Promise<{ vm: VmState; serving: boolean }> {
  * rebooted takes a few seconds). `known`: /info and /nodes just read and still
  * true, so a healthy swarm costs no further call.
  */
-async function waitReady(
+export async function waitReady(
   manager: Machine,
   machines: Machine[],
   timeoutMs: number,

@@ -56,7 +56,10 @@ describe('converge with a pending manager', () => {
     );
     const wkr = await fakeEngine('s-2', () => ({ Swarm: { LocalNodeState: 'active', NodeID: 'W', ControlAvailable: false, RemoteManagers: [{ NodeID: 'M' }] } }));
     const said: string[] = [];
-    const r = await converge(mgr.m, [wkr.m], (t) => said.push(t));
+    const addresses = async () => {
+      throw new Error('a healthy swarm needs no addresses');
+    };
+    const r = await converge({ swarm: 's', manager: mgr.m, workers: [wkr.m], addresses, progress: (t) => said.push(t) });
     expect(r.steps).toEqual([]);
     expect(mgrReads).toBe(3);
     expect(said).toEqual(['waiting for the swarm to come up on s-1']);
