@@ -48,11 +48,15 @@ export type Probe = { reachable: true } | { reachable: false; why: string };
 
 /**
  * Before `swarm init` nothing listens on 2377, so a refused connection proves the
- * address reaches the manager; only silence (a timeout) or a routing error does not.
- * `code` 124 and 143 are GNU's and busybox's `timeout` running out.
+ * address reaches the manager; only silence (a timeout) or a routing error does
+ * not. A connection that is accepted then was accepted by someone else (a proxy,
+ * a NAT that answers for any address), unless the manager already listens (it is
+ * a manager, and only workers join). `code` 124 and 143 are GNU's and busybox's
+ * `timeout` running out.
  */
-export function probeOutcome(code: number, stderr: string): Probe {
-  if (code === 0 || /refused/i.test(stderr)) return { reachable: true };
+export function probeOutcome(code: number, stderr: string, managerListens: boolean): Probe {
+  if (code === 0) return managerListens ? { reachable: true } : { reachable: false, why: 'something else answered (a proxy or NAT?)' };
+  if (/refused/i.test(stderr)) return { reachable: true };
   const said = stderr
     .split('\n')
     .map((l) => l.trim())

@@ -43,8 +43,11 @@ export interface ConvergeRequest {
   swarm: string;
   manager: Machine;
   workers: Machine[];
-  /** Asked only when a node has to create or join the swarm: a healthy swarm costs no look at its hosts. */
-  addresses(): Promise<SwarmAddresses>;
+  /**
+   * Asked only when a node has to create or join the swarm (a healthy swarm costs
+   * no look at its hosts), with the steps about to be taken.
+   */
+  addresses(steps: SwarmStep[]): Promise<SwarmAddresses>;
   progress(text: string): void;
 }
 
@@ -68,7 +71,7 @@ export async function converge(req: ConvergeRequest): Promise<Converged> {
     req.swarm,
   );
   const byName = new Map(all.map((m) => [m.name, m]));
-  const addrs = steps.some((s) => s.kind !== 'leave') ? await req.addresses() : undefined;
+  const addrs = steps.some((s) => s.kind !== 'leave') ? await req.addresses(steps) : undefined;
   let token: string | undefined;
   for (const step of steps) {
     const m = byName.get(step.machine)!;

@@ -54,7 +54,7 @@ function probeCommand(address: string): string {
 }
 
 /** A worker's addresses, its probes of the candidates (unless the address was given) and its route to each. */
-async function workerView(w: Machine, run: Run, candidates: string[], probe: boolean): Promise<WorkerView & { sources: Map<string, string | Error> }> {
+async function workerView(w: Machine, run: Run, candidates: string[], probe: false | { managerListens: boolean }): Promise<WorkerView & { sources: Map<string, string | Error> }> {
   const holds = (await ipAddr(w, run)).map((a) => a.address);
   const probes = new Map<string, Probe>();
   const sources = new Map<string, string | Error>();
@@ -64,7 +64,7 @@ async function workerView(w: Machine, run: Run, candidates: string[], probe: boo
       .map(async (a) => {
         if (probe) {
           const r = await run(probeCommand(a));
-          probes.set(a, probeOutcome(r.code, r.stderr.toString()));
+          probes.set(a, probeOutcome(r.code, r.stderr.toString(), probe.managerListens));
         }
         sources.set(a, await routeSource(w, run, a).catch((e: Error) => e));
       }),
@@ -95,14 +95,14 @@ async function routeSource(w: Machine, run: Run, to: string): Promise<string> {
 export async function chooseAddresses(
   manager: Machine,
   workers: Machine[],
-  opts: { given?: string; preferred?: string },
+  opts: { given?: string; preferred?: string; managerListens: boolean },
 ): Promise<ChosenAddresses> {
   const candidates = candidateAddresses(await onHost(manager, (run) => ipAddr(manager, run)));
   if (opts.given !== undefined) checkAdvertiseAddress(manager.name, opts.given, candidates);
   // The address the swarm was made with, while the manager still holds it: its workers know it by that.
   const given = opts.given ?? (opts.preferred !== undefined && candidates.includes(opts.preferred) ? opts.preferred : undefined);
   const asked = given === undefined ? candidates : [given];
-  const views = await Promise.all(workers.map((w) => onHost(w, (run) => workerView(w, run, asked, given === undefined))));
+  const views = await Promise.all(workers.map((w) => onHost(w, (run) => workerView(w, run, asked, given === undefined && { managerListens: opts.managerListens }))));
   const chosen = given ?? chooseAdvertiseAddress(manager.name, candidates, views);
   const out: Record<string, string> = {};
   for (const v of views) {

@@ -51,9 +51,10 @@ export async function swarmUpMachines(req: SwarmUpMachinesRequest): Promise<Swar
         manager,
         workers,
         progress: req.progress,
-        addresses: async () => {
+        addresses: async (steps) => {
           req.progress(`choosing the addresses of ${req.machines.join(', ')}`);
-          const chosen = await chooseAddresses(manager, workers, { given: req.advertiseAddr, preferred: record.addresses?.manager });
+          const managerListens = !steps.some((s) => s.kind === 'init');
+          const chosen = await chooseAddresses(manager, workers, { given: req.advertiseAddr, preferred: record.addresses?.manager, managerListens });
           // Recorded before the swarm changes: a failure past here leaves a swarm `swarm rm` knows.
           record = { ...record, addresses: { manager: chosen.manager, workers: chosen.workers } };
           await saveSwarmRecord(req.home, record);

@@ -50,16 +50,20 @@ describe('parseRouteSource', () => {
 
 describe('probeOutcome', () => {
   it('a refused connection reaches the host (nothing listens before swarm init)', () => {
-    expect(probeOutcome(1, 'bash: connect: Connection refused\nbash: line 1: /dev/tcp/198.18.0.2/2377: Connection refused\n')).toEqual({ reachable: true });
-    expect(probeOutcome(1, 'nc: can\'t connect to remote host (198.18.0.2): Connection refused\n')).toEqual({ reachable: true });
-    expect(probeOutcome(0, '')).toEqual({ reachable: true });
+    expect(probeOutcome(1, 'bash: connect: Connection refused\nbash: line 1: /dev/tcp/198.18.0.2/2377: Connection refused\n', false)).toEqual({ reachable: true });
+    expect(probeOutcome(1, 'nc: can\'t connect to remote host (198.18.0.2): Connection refused\n', false)).toEqual({ reachable: true });
+  });
+
+  it('an accepted connection: the manager, once it listens; before, someone else (measured: a proxy that accepts any address)', () => {
+    expect(probeOutcome(0, '', true)).toEqual({ reachable: true });
+    expect(probeOutcome(0, '', false)).toEqual({ reachable: false, why: 'something else answered (a proxy or NAT?)' });
   });
 
   it('a timeout or a routing error does not', () => {
-    expect(probeOutcome(124, '')).toEqual({ reachable: false, why: 'no answer within 3 s' });
-    expect(probeOutcome(143, 'Terminated\n')).toEqual({ reachable: false, why: 'no answer within 3 s' });
-    expect(probeOutcome(1, 'bash: connect: No route to host\nbash: line 1: /dev/tcp/10.9.9.9/2377: No route to host\n')).toEqual({ reachable: false, why: 'No route to host' });
-    expect(probeOutcome(1, '')).toEqual({ reachable: false, why: 'probe failed (exit 1)' });
+    expect(probeOutcome(124, '', false)).toEqual({ reachable: false, why: 'no answer within 3 s' });
+    expect(probeOutcome(143, 'Terminated\n', false)).toEqual({ reachable: false, why: 'no answer within 3 s' });
+    expect(probeOutcome(1, 'bash: connect: No route to host\nbash: line 1: /dev/tcp/10.9.9.9/2377: No route to host\n', false)).toEqual({ reachable: false, why: 'No route to host' });
+    expect(probeOutcome(1, '', false)).toEqual({ reachable: false, why: 'probe failed (exit 1)' });
   });
 });
 
