@@ -27,7 +27,8 @@ type Run = (command: string) => Promise<ExecResult>;
 async function onHost<T>(m: Machine, fn: (run: Run) => Promise<T>): Promise<T> {
   const conn = await connectSsh(await runningMachineSshTarget(m));
   try {
-    return await fn((command) => execCollect(conn.client, command));
+    // A remote host's non-root login may lack the sbin directories where some distributions keep `ip`.
+    return await fn((command) => execCollect(conn.client, `PATH="$PATH:/usr/sbin:/sbin"; ${command}`));
   } finally {
     conn.client.end();
     conn.socket.destroy();
@@ -58,17 +59,19 @@ async function workerView(w: Machine, run: Run, candidates: string[], probe: fal
   const holds = (await ipAddr(w, run)).map((a) => a.address);
   const probes = new Map<string, Probe>();
   const sources = new Map<string, string | Error>();
-  await Promise.all(
-    candidates
-      .filter((a) => !holds.includes(a))
-      .map(async (a) => {
+  const todo = candidates.filter((a) => !holds.includes(a));
+  // A few at a time: each is a session on one connection, and sshd allows 10 (MaxSessions).
+  for (let i = 0; i < todo.length; i += 4) {
+    await Promise.all(
+      todo.slice(i, i + 4).map(async (a) => {
         if (probe) {
           const r = await run(probeCommand(a));
           probes.set(a, probeOutcome(r.code, r.stderr.toString(), probe.managerListens));
         }
         sources.set(a, await routeSource(w, run, a).catch((e: Error) => e));
       }),
-  );
+    );
+  }
   return { machine: w.name, holds, probes, sources };
 }
 

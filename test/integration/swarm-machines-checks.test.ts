@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -103,6 +103,15 @@ describe('skiff swarm status|down|rm on a swarm of existing machines: bad input'
   it('status with a member deleted since', () => refused(['swarm', 'status', '--name', 'gone'], 3, /swarm "gone" names machine "deleted", which no longer exists/));
   it('rm without --yes says the machines are kept', () =>
     refused(['swarm', 'rm', '--name', 'lab'], 2, /removing swarm "lab" makes c, d leave it \(its services go\); the machines are kept/));
+  it('rm of a swarm whose machines were all deleted forgets it, saying so (off a terminal too)', async () => {
+    await saveSwarmRecord(home, { version: 1, name: 'allgone', machines: ['x1', 'x2'], createdAt: new Date().toISOString() });
+    const r = await skiff(['swarm', 'rm', '--yes', '--name', 'allgone'], env, 60_000);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('Swarm "allgone" forgotten; x1, x2 no longer existed');
+    expect(existsSync(path.join(home, 'swarms', 'allgone.yaml'))).toBe(false);
+    const json = await skiff(['swarm', 'status', '--name', 'allgone', '--json'], env, 60_000);
+    expect(json.code).toBe(3);
+  });
   it('rm while a member is not running: nothing leaves, the record stays', () =>
     refused(['swarm', 'rm', '--yes', '--name', 'lab'], 4, /c, d of swarm "lab" are not serving, so cannot leave the swarm/));
 });
