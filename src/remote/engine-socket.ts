@@ -114,17 +114,21 @@ export async function engineVersionOver(conn: SshConnection, socket: string, whe
   } catch (e) {
     throw fail(errorMessage(e));
   }
-  // HTTP/1.0 by hand: the engine then answers unchunked and closes, and a channel is not the socket Node's http wants.
+  // HTTP/1.0 by hand: the engine then answers unchunked and closes, and a channel is
+  // not the socket Node's http wants. Not half-closed: dockerd cancels a request whose client sent EOF.
   const answer = await new Promise<string>((resolve, reject) => {
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => reject(fail(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
     channel.on('data', (d: Buffer) => chunks.push(d));
     channel.once('error', (e: Error) => reject(fail(errorMessage(e))));
-    channel.once('close', () => {
+    // The engine's EOF ends the answer; the channel closes only once both sides have.
+    const done = () => {
       clearTimeout(timer);
       resolve(Buffer.concat(chunks).toString('utf8'));
-    });
-    channel.end('GET /version HTTP/1.0\r\nHost: docker\r\n\r\n');
+    };
+    channel.once('end', done);
+    channel.once('close', done);
+    channel.write('GET /version HTTP/1.0\r\nHost: docker\r\n\r\n');
   }).finally(() => channel.destroy());
   const status = /^HTTP\/1\.[01] (\d{3})/.exec(answer)?.[1];
   const body = answer.slice(answer.indexOf('\r\n\r\n') + 4);

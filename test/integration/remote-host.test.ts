@@ -229,6 +229,16 @@ describe('a machine of a remote host', () => {
     expect(log).not.toMatch(/clock/i);
   }, 120_000);
 
+  it('logs show the agent log; there is no console of a remote host', async () => {
+    const l = await skiff(['logs', '-m', 'rh'], env);
+    expect(l.code).toBe(0);
+    expect(l.stdout).toMatch(/ssh connected/);
+    expect(l.stdout).not.toMatch(/console/);
+    const c = await skiff(['logs', '--console', '-m', 'rh'], env);
+    expect(c.stderr).toMatch(/machine "rh" is a remote host: skiff has no console of it/);
+    expect(c.code).toBe(2);
+  });
+
   it('suspend and upgrade are refused: the host is not a VM', async () => {
     const s = await skiff(['suspend', '-m', 'rh'], env);
     expect(s.stderr).toMatch(/machine "rh" is a remote host .*: skiff does not suspend it/);
