@@ -18,6 +18,9 @@ import { writeAgentState, writeAgentStateSync, type AgentState } from './state.j
 import { WakeWatch } from './wake.js';
 import { FileWatch } from './watch/file-watch.js';
 
+/** A remote host's sshd may be a slow board behind Wi-Fi, or a continent away. */
+const REMOTE_BANNER_TIMEOUT_MS = 10_000;
+
 export interface AgentOptions extends LinkOptions {
   /**
    * How long a client that connects while the link is down waits for it to come
@@ -63,8 +66,10 @@ export class Agent {
       host: spec.sshHost,
       port: spec.sshPort,
       user: spec.user,
-      keyPath: spec.keyPath,
+      ...(spec.keyPath ? { keyPath: spec.keyPath } : {}),
+      ...(spec.sshAgent ? { agent: spec.sshAgent } : {}),
       hostPubPath: spec.hostPubPath,
+      remote: spec.remoteHost ?? false,
     });
     // Checked before any file is written: a live agent's socket and pid file are not ours to touch.
     await prepareSocketPath(spec.socketPath);
@@ -77,17 +82,24 @@ export class Agent {
 
     const pause = spec.pause;
     const vmPaused = pause ? () => pauseCause(pause).then((c) => c !== undefined) : undefined;
-    const link = (this.link = new SshLink(target, { ...this.opts, ...(vmPaused ? { vmPaused } : {}) }));
+    const link = (this.link = new SshLink(target, {
+      ...this.opts,
+      ...(vmPaused ? { vmPaused } : {}),
+      ...(spec.remoteHost ? { bannerTimeoutMs: REMOTE_BANNER_TIMEOUT_MS } : {}),
+    }));
     if (spec.watch) this.fileWatch = new FileWatch(spec.watch, () => link.current(), this.log, () => void this.writeState());
     // Port changes are rare and `skiff status` should show them at once: written straight away.
     const ports = (this.ports = new PortWatcher(() => link.current(), this.remote(), this.log, () => void this.writeState(), natForwarder(spec.udp), this.fileWatch));
-    const clock = (this.clock = new GuestClock(this.log, {
-      stallMs: (this.opts.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_MS) + 2_000,
-    }));
+    // A remote host keeps its own time (NTP, its owner's settings): only a guest's clock is skiff's to set.
+    const clock = (this.clock = spec.remoteHost
+      ? undefined
+      : new GuestClock(this.log, {
+          stallMs: (this.opts.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_MS) + 2_000,
+        }));
     this.wake = new WakeWatch((_gap, why) => {
-      this.log(`${why}: checking the link and the guest's clock`);
+      this.log(`${why}: checking the link${clock ? " and the guest's clock" : ''}`);
       link.nudge(why);
-      clock.resync(why);
+      clock?.resync(why);
     });
     this.wake.start();
     const linkLog = collapsingRepeats(this.log);
@@ -97,8 +109,8 @@ export class Agent {
       linkLog(error ? `ssh ${state}: ${error}` : `ssh ${state}${detail ? ` (${detail})` : ''}`);
       void this.writeState();
       const conn = link.current();
-      if (state === 'connected' && conn) clock.connected(conn);
-      else clock.disconnected();
+      if (state === 'connected' && conn) clock?.connected(conn);
+      else clock?.disconnected();
       if (state === 'connected') ports.connected();
       else ports.disconnected();
     });

@@ -249,7 +249,7 @@ async function agentDied(spec: AgentSpec, code: number): Promise<SkiffError> {
   const last = state?.lastError ?? lines.filter((l) => !/exiting \(\d+\)$/.test(l)).pop() ?? `exit status ${code}`;
   const keyChanged = /host key changed/.test(last);
   return new SkiffError('agent-failed', `the agent of machine "${spec.machine}" stopped: ${last}`, {
-    hint: keyChanged ? hostKeyChangedHint(`${spec.sshHost}:${spec.sshPort}`) : `see the agent log ${spec.logPath}`,
+    hint: keyChanged ? hostKeyChangedHint(`${spec.sshHost}:${spec.sshPort}`, spec.remoteHost) : `see the agent log ${spec.logPath}`,
     exitCode: keyChanged ? ExitCode.conflict : ExitCode.failure,
   });
 }

@@ -25,6 +25,11 @@ export interface LinkOptions {
   keepaliveCountMax?: number;
   readyTimeoutMs?: number;
   /**
+   * How long sshd's banner may take: short for a guest on loopback (booting, it
+   * often answers nothing at all); a remote host over Wi-Fi or far away gets more.
+   */
+  bannerTimeoutMs?: number;
+  /**
    * Asked when the guest has been silent for the whole keepalive budget: true
    * (the hypervisor says the VM is paused) keeps the link, so connections in
    * flight, a `docker run` attached to its container, go on when the VM does.
@@ -228,7 +233,8 @@ export class SshLink extends EventEmitter<SshLinkEvents> {
    */
   private async bannerUp(): Promise<net.Socket | undefined> {
     try {
-      return await connectWithBanner(this.target.host, this.target.port, this.state === 'connecting' ? 2_000 : 1_000, this.abort.signal);
+      const timeoutMs = this.opts.bannerTimeoutMs ?? (this.state === 'connecting' ? 2_000 : 1_000);
+      return await connectWithBanner(this.target.host, this.target.port, timeoutMs, this.abort.signal);
     } catch (e) {
       if (this.stopped) return undefined;
       this.setState(this.state === 'connecting' ? 'connecting' : 'reconnecting', errorMessage(e));

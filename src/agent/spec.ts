@@ -13,8 +13,15 @@ export interface AgentSpec {
   sshHost: string;
   sshPort: number;
   user: string;
-  keyPath: string;
+  /** The key to log in with; absent, or besides it, the SSH agent at sshAgent. */
+  keyPath?: string;
+  sshAgent?: string;
   hostPubPath: string;
+  /**
+   * A host skiff does not run (the ssh driver): its clock is its own, never set;
+   * it may be far away, so its banner gets longer to arrive.
+   */
+  remoteHost?: boolean;
   /** Local unix socket the Docker API is served on. */
   socketPath: string;
   pidPath: string;
@@ -47,8 +54,10 @@ const AgentSpecSchema = z.object({
   sshHost: z.string().min(1),
   sshPort: z.number().int().min(1).max(65535),
   user: z.string().min(1),
-  keyPath: absolute,
+  keyPath: absolute.optional(),
+  sshAgent: absolute.optional(),
   hostPubPath: absolute,
+  remoteHost: z.boolean().optional(),
   socketPath: absolute,
   pidPath: absolute,
   statePath: absolute,
@@ -94,7 +103,7 @@ const AgentSpecSchema = z.object({
 });
 
 export function parseAgentSpec(value: unknown): AgentSpec {
-  const r = AgentSpecSchema.safeParse(value);
+  const r = AgentSpecSchema.refine((s) => s.keyPath !== undefined || s.sshAgent !== undefined, { message: 'needs keyPath or sshAgent', path: ['keyPath'] }).safeParse(value);
   if (!r.success) {
     const first = r.error.issues[0];
     const where = first ? `${first.path.join('.') || '(root)'}: ${first.message}` : 'invalid';

@@ -1,4 +1,4 @@
-import type { MachineConfig } from '../machine/config.js';
+import type { VmConfig } from '../machine/config.js';
 import { cacheDir } from '../layout/paths.js';
 import { releaseImage } from '../image/release.js';
 import { defaultRepoIsoDir, ImageStore, type ResolvedImage } from '../image/store.js';
@@ -9,7 +9,7 @@ import type { Output } from '../ui/output.js';
 export async function resolveImageWithProgress(
   home: string,
   out: Output,
-  source: { iso?: string; checksum?: string; arch: MachineConfig['arch'] },
+  source: { iso?: string; checksum?: string; arch: VmConfig['arch'] },
 ): Promise<ResolvedImage> {
   const progress = createDownloadProgress({ enabled: out.interactive, label: 'guest image' });
   const store = new ImageStore({

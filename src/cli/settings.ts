@@ -17,6 +17,11 @@ export interface InitArgs extends GlobalArgs {
   shares?: boolean;
   config?: string;
   network?: string;
+  /** The ssh driver (`init` only). */
+  host?: string;
+  identity?: string;
+  hostKey?: string;
+  engineSocket?: string;
 }
 
 /** Settings from --config, then flags on top, all checked before anything is created. */

@@ -2,7 +2,7 @@ import type { Arch } from '../arch.js';
 import type { MachinePaths } from '../layout/paths.js';
 import type { SshEndpoint } from '../ssh/connect.js';
 
-export type DriverName = 'qemu' | 'virtualbox';
+export type DriverName = 'qemu' | 'virtualbox' | 'ssh';
 export type { Arch };
 
 /** What a hypervisor says of a VM, folded to the states skiff acts on. */

@@ -4,7 +4,7 @@ import type { Driver, DriverName, MachineSpec } from './driver.js';
  * Loaded on demand: commands like shellinit and list should not pay for parsing
  * a driver they do not use.
  */
-export async function loadDriver(name: DriverName, spec: MachineSpec): Promise<Driver> {
+export async function loadDriver(name: Exclude<DriverName, 'ssh'>, spec: MachineSpec): Promise<Driver> {
   switch (name) {
     case 'qemu': {
       const { QemuDriver } = await import('./qemu/driver.js');

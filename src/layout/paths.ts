@@ -40,7 +40,11 @@ export interface MachinePaths {
   /** The private key skiff logs in with, and its public half. */
   sshKey: string;
   sshPub: string;
-  /** The guest's host key pair; the host generates it so it knows it before the first connection. */
+  /**
+   * The guest's host key pair; the host generates it so it knows it before the
+   * first connection. For a remote host (the ssh driver) only the .pub, holding
+   * the key of whatever type the user accepted at init.
+   */
   hostKey: string;
   hostPub: string;
   /** The user-data seed (magic + tar) the data disk starts with. */

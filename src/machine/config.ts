@@ -5,10 +5,13 @@ import { ARCHES, hostArch, type Arch } from '../arch.js';
 import { ExitCode, SkiffError } from '../errors.js';
 import { intnetField, ipv4Field, mcastGroupField, networkNameField, portField } from '../network/fields.js';
 import { describeZodError, parseYamlFile, writeYamlFile } from '../util/yaml-file.js';
+import { RemoteHostSchema } from '../remote/host.js';
 import { defaultShares, shareCharacterProblem } from './shares.js';
 import { parseSizeMiB } from './size.js';
 
-export const DRIVERS = ['qemu', 'virtualbox'] as const;
+export const VM_DRIVERS = ['qemu', 'virtualbox'] as const;
+/** `ssh`: an existing Linux host with its own engine, reached over SSH (src/remote). */
+export const DRIVERS = [...VM_DRIVERS, 'ssh'] as const;
 
 const sharePath = z
   .string()
@@ -20,11 +23,11 @@ const ShareSchema = z.object({
   readOnly: z.boolean().default(false),
 });
 
-/** The stored, validated config of one machine (machines/NAME/config.yaml). */
-export const MachineConfigSchema = z.object({
+/** The stored, validated config of a VM machine (machines/NAME/config.yaml). */
+export const VmConfigSchema = z.object({
   version: z.literal(1),
   name: z.string(),
-  driver: z.enum(DRIVERS),
+  driver: z.enum(VM_DRIVERS),
   arch: z.enum(ARCHES),
   cpus: z.number().int().min(1).max(64),
   memoryMiB: z.number().int().min(512).max(256 * 1024),
@@ -56,7 +59,45 @@ export const MachineConfigSchema = z.object({
     .optional(),
   createdAt: z.string(),
 });
-export type MachineConfig = z.infer<typeof MachineConfigSchema>;
+export type VmConfig = z.infer<typeof VmConfigSchema>;
+
+/**
+ * A host skiff does not run but reaches (`init --driver ssh`). Its host key is
+ * pinned in the machine's host key file, as a guest's is. A remote host sees none
+ * of the laptop's folders, and runs its own images: no shares, no binfmt, no watch.
+ */
+export const RemoteConfigSchema = z.object({
+  version: z.literal(1),
+  name: z.string(),
+  driver: z.literal('ssh'),
+  /** What `uname -m` said at init. */
+  arch: z.string().min(1),
+  remote: RemoteHostSchema,
+  shares: z.array(ShareSchema).max(0).default([]),
+  binfmt: z.literal(false).default(false),
+  watch: z.literal(false).default(false),
+  /** On no skiff private network: a remote host is on its own LAN. */
+  network: z.undefined().optional(),
+  createdAt: z.string(),
+});
+export type RemoteConfig = z.infer<typeof RemoteConfigSchema>;
+
+export const MachineConfigSchema = z.discriminatedUnion('driver', [VmConfigSchema, RemoteConfigSchema]);
+export type MachineConfig = VmConfig | RemoteConfig;
+
+export function isRemote(config: MachineConfig): config is RemoteConfig {
+  return config.driver === 'ssh';
+}
+
+/** The config of a machine skiff runs as a VM; a remote host is refused for `what` (a verb: "upgrade"). */
+export function vmConfig(config: MachineConfig, what: string): VmConfig {
+  if (!isRemote(config)) return config;
+  const where = `${config.remote.user}@${config.remote.host}:${config.remote.port}`;
+  throw new SkiffError('remote-host', `machine "${config.name}" is a remote host (${where}): skiff does not ${what} it`, {
+    hint: 'skiff connects to a remote host (`skiff start`) and disconnects (`skiff stop`); the host itself is yours to manage',
+    exitCode: ExitCode.conflict,
+  });
+}
 
 /**
  * What a user may set: `init` flags or a YAML file given with --config. Sizes take

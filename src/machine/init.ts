@@ -7,7 +7,7 @@ import {
   defaultSettings,
   resolveSizes,
   saveMachineConfig,
-  type MachineConfig,
+  type VmConfig,
   type UserSettings,
 } from './config.js';
 import { withMachineLock } from './lock.js';
@@ -23,7 +23,7 @@ export interface InitRequest {
   name: string;
   settings: UserSettings;
   /** Fetches and verifies the image; called only once every other input has been checked. */
-  resolveImage(source: { iso?: string; checksum?: string; arch: MachineConfig['arch'] }): Promise<ResolvedImage>;
+  resolveImage(source: { iso?: string; checksum?: string; arch: VmConfig['arch'] }): Promise<ResolvedImage>;
 }
 
 
@@ -40,13 +40,19 @@ export async function findOrCreate(home: string, name: string, request: () => Pr
 }
 
 /** Builds the full config from defaults and what the user gave, checking every value. */
-export function buildConfig(name: string, settings: UserSettings, image: ResolvedImage | undefined): Omit<MachineConfig, 'image'> & { image?: MachineConfig['image'] } {
+export function buildConfig(name: string, settings: UserSettings, image: ResolvedImage | undefined): Omit<VmConfig, 'image'> & { image?: VmConfig['image'] } {
+  if (settings.driver === 'ssh') {
+    throw new SkiffError('invalid-settings', 'the ssh driver reaches an existing host: it needs --host USER@HOST', {
+      hint: 'e.g. skiff init -m pi --driver ssh --host pi@raspberrypi.local',
+      exitCode: ExitCode.usage,
+    });
+  }
   const d = defaultSettings(userHome());
   const sizes = resolveSizes({ memory: settings.memory ?? d.memory, disk: settings.disk ?? d.disk });
   return {
     version: 1,
     name,
-    driver: settings.driver ?? d.driver,
+    driver: settings.driver ?? 'qemu',
     arch: settings.arch ?? d.arch,
     cpus: settings.cpus ?? d.cpus,
     ...sizes,
@@ -85,7 +91,7 @@ export async function initMachine(req: InitRequest, opts: { orLoad?: boolean } =
     const image = await req.resolveImage({ iso: req.settings.iso, checksum: req.settings.checksum, arch: draft.arch });
     // A leftover of an interrupted init may hold an address: it is kept (joinNetwork is idempotent).
     const network = req.settings.network === undefined ? undefined : await joinNetwork(req.home, req.settings.network, req.name);
-    const config: MachineConfig = {
+    const config: VmConfig = {
       ...draft,
       image: { source: image.source, sha256: image.sha256, path: image.path },
       ...(network ? { network } : {}),
@@ -129,7 +135,7 @@ async function clearLeftover(machine: Machine): Promise<void> {
  * engine manages its own iptables (SKIFF_NAT=docker): Swarm's routing mesh and
  * overlay networks need it, the fixed NAT rules do not cover them.
  */
-export function guestSettings(config: Pick<MachineConfig, 'name' | 'network' | 'binfmt'>): Record<string, string> {
+export function guestSettings(config: Pick<VmConfig, 'name' | 'network' | 'binfmt'>): Record<string, string> {
   const s: Record<string, string> = { SKIFF_HOSTNAME: config.name };
   // For drivers that cannot pass a kernel command line (VirtualBox); QEMU passes
   // skiff.binfmt= at every start, which wins.

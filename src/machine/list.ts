@@ -3,6 +3,7 @@ import { readVmEnd } from '../agent/vm-end.js';
 import { errorMessage } from '../errors.js';
 import type { SavedState } from '../drivers/driver.js';
 import type { PauseReason } from '../drivers/pause.js';
+import { isRemote } from './config.js';
 import { Machine } from './machine.js';
 import { pausedBecause } from './status.js';
 import { machinesDir } from '../layout/paths.js';
@@ -18,6 +19,8 @@ export interface ListEntry {
   arch?: string;
   cpus?: number;
   memoryMiB?: number;
+  /** A remote host's login (the ssh driver): user@host:port. */
+  host?: string;
   socket?: string;
   error?: string;
 }
@@ -50,8 +53,9 @@ export async function listMachines(home: string): Promise<ListEntry[]> {
           ...(suspended ? { suspended } : {}),
           driver: m.config.driver,
           arch: m.config.arch,
-          cpus: m.config.cpus,
-          memoryMiB: m.config.memoryMiB,
+          ...(isRemote(m.config)
+            ? { host: `${m.config.remote.user}@${m.config.remote.host}:${m.config.remote.port}` }
+            : { cpus: m.config.cpus, memoryMiB: m.config.memoryMiB }),
           socket: m.paths.dockerSocket,
         };
       } catch (e) {

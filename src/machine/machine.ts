@@ -1,7 +1,7 @@
 import os from 'node:os';
 import type { Driver, MachineSpec, Share } from '../drivers/driver.js';
 import { loadDriver } from '../drivers/index.js';
-import { loadMachineConfig, type MachineConfig } from './config.js';
+import { isRemote, loadMachineConfig, type MachineConfig, type VmConfig } from './config.js';
 import { machinePaths, machinesDir, type MachinePaths } from '../layout/paths.js';
 import { withMachineLock, type LockOptions } from './lock.js';
 
@@ -31,7 +31,9 @@ export class Machine {
   }
 
   static async fromConfig(home: string, paths: MachinePaths, config: MachineConfig): Promise<Machine> {
-    const driver = await loadDriver(config.driver, specFor(paths, config));
+    const driver = isRemote(config)
+      ? new (await import('../drivers/ssh/driver.js')).SshHostDriver({ name: paths.name, paths, remote: config.remote })
+      : await loadDriver(config.driver, specFor(paths, config));
     return new Machine(home, paths, config, driver);
   }
 
@@ -44,11 +46,11 @@ export class Machine {
   }
 }
 
-export function sharesFor(config: MachineConfig): Share[] {
+export function sharesFor(config: Pick<MachineConfig, 'shares'>): Share[] {
   return config.shares.map((s, i) => ({ ...s, tag: `share${i}` }));
 }
 
-export function specFor(paths: MachinePaths, config: MachineConfig): MachineSpec {
+export function specFor(paths: MachinePaths, config: VmConfig): MachineSpec {
   return {
     name: paths.name,
     paths,

@@ -11,6 +11,8 @@ import { resumePaused } from './resume.js';
 import { checkShareHostPaths } from './shares.js';
 import type { Machine } from './machine.js';
 import { watchSpecFor } from './watch-spec.js';
+import { isRemote } from './config.js';
+import { remoteAuth } from '../remote/login.js';
 
 export interface StartOptions {
   /** How long the whole boot may take before giving up (TCG boots take ~20 s). */
@@ -45,8 +47,7 @@ export function agentSpecFor(m: Machine, ssh: SshEndpoint, vm?: VmWatch): AgentS
     machine: m.name,
     sshHost: ssh.host,
     sshPort: ssh.port,
-    user: 'root',
-    keyPath: p.sshKey,
+    ...loginFor(m),
     hostPubPath: p.hostPub,
     socketPath: p.dockerSocket,
     pidPath: p.agentPid,
@@ -55,6 +56,20 @@ export function agentSpecFor(m: Machine, ssh: SshEndpoint, vm?: VmWatch): AgentS
     ...(udp ? { udp } : {}),
     ...(pause ? { pause } : {}),
     ...(watch ? { watch } : {}),
+  };
+}
+
+/** Who the agent logs in as: root with the machine's key in a guest; a remote host's user, key or SSH agent. */
+function loginFor(m: Machine): Pick<AgentSpec, 'user' | 'keyPath' | 'sshAgent' | 'remoteSocket' | 'remoteHost'> {
+  if (!isRemote(m.config)) return { user: 'root', keyPath: m.paths.sshKey };
+  const r = m.config.remote;
+  const auth = remoteAuth(r, m.name);
+  return {
+    user: r.user,
+    ...(auth.identity ? { keyPath: auth.identity } : {}),
+    ...(auth.agent ? { sshAgent: auth.agent } : {}),
+    remoteSocket: r.engineSocket,
+    remoteHost: true,
   };
 }
 
@@ -108,6 +123,15 @@ async function startLocked(m: Machine, ui: Progress, opts: StartOptions): Promis
     if (await serving(m)) {
       return { alreadyRunning: true, socket, ssh, timings: [], context, sharesNotMounted: [] };
     }
+  }
+  if (state === 'running' && isRemote(m.config)) {
+    // Connected once, but the agent is gone: connect anew, with the checks that say why a host cannot be reached.
+    await stopAgent(m.paths);
+    await m.driver.stop();
+    state = 'stopped';
+  }
+  if (state === 'running') {
+    const ssh = (await m.driver.sshEndpoint())!;
     // The VM survived but the agent did not (crash, host reboot of the agent only, kill).
     ui.stage('agent', 'reconnecting to the running machine');
     await stopAgent(m.paths);
@@ -125,10 +149,16 @@ async function startLocked(m: Machine, ui: Progress, opts: StartOptions): Promis
   await stopAgent(m.paths); // a leftover from a crash must not hold the socket path
   const ended = await readVmEnd(m.paths.vmEnd);
   if (ended) ui.notice(`recovering: the VM ${ended.kind === 'crashed' ? 'crashed' : 'stopped without `skiff stop`'} at ${ended.at} (${ended.cause})`);
-  ui.stage('boot', 'booting the VM');
-  const guest = await watchGuest(m, ui);
+  const remote = isRemote(m.config) ? m.config.remote : undefined;
+  ui.stage('boot', remote ? `connecting to ${remote.user}@${remote.host}` : 'booting the VM');
+  // A remote host has no console of ours to read.
+  const guest = remote ? undefined : await watchGuest(m, ui);
   const ssh = await m.driver.start({ notice: (msg) => ui.notice(msg) });
-  const { sharesNotMounted } = await connect(m, ui, ssh, { deadline, guest });
+  const { sharesNotMounted } = await connect(m, ui, ssh, { deadline, ...(guest ? { guest } : {}) }).catch(async (e: unknown) => {
+    // A VM is left running for `skiff ssh`; a remote host was only ever connected to.
+    if (remote) await m.driver.stop();
+    throw e;
+  });
   // Kept until now: a start that fails leaves `status` still saying why the last run ended.
   if (ended) await rm(m.paths.vmEnd, { force: true });
   return {

@@ -7,6 +7,10 @@ import { guestDiskUse, type DiskUse } from './disk-use.js';
 import { contextName } from '../shell/docker-context.js';
 import { engineVersion } from './engine.js';
 import type { Machine } from './machine.js';
+import { isRemote } from './config.js';
+import type { MachinePaths } from '../layout/paths.js';
+import type { RemoteHost } from '../remote/host.js';
+import { loadPinnedHostKey } from '../ssh/hostkey.js';
 import { shareMountFor } from './shares.js';
 import { shareWatchStates, type ShareWatch } from './share-watch.js';
 
@@ -25,12 +29,15 @@ export interface MachineStatus {
   /** Images of the other architecture run through binfmt_misc (applied at the next start). */
   binfmt: boolean;
   accelerator?: string;
-  cpus: number;
-  memoryMiB: number;
-  diskGiB: number;
+  /** A VM's resources; a remote host has its own (absent). */
+  cpus?: number;
+  memoryMiB?: number;
+  diskGiB?: number;
+  /** A remote host (the ssh driver): where skiff logs in, how, and the host key it pinned. */
+  remote?: { host: string; port: number; user: string; auth: string; hostKey: string; engineSocket: string };
   /** The guest's data disk (images, containers, volumes) as its file system reports it, while running. */
   dataDisk?: DiskUse;
-  image: { source: string; sha256: string };
+  image?: { source: string; sha256: string };
   socket: string;
   dockerContext: string;
   ssh?: { host: string; port: number };
@@ -56,7 +63,7 @@ export async function machineStatus(m: Machine): Promise<MachineStatus> {
   const suspended = state === 'suspended' ? await m.driver.savedState() : undefined;
   const [engine, dataDisk] = await Promise.all([
     running && agent.state === 'running' ? engineVersion(m.paths.dockerSocket) : undefined,
-    ssh ? guestDiskUse(m, ssh) : undefined,
+    ssh && running && !isRemote(m.config) ? guestDiskUse(m, ssh) : undefined,
   ]);
   return {
     name: m.name,
@@ -68,11 +75,15 @@ export async function machineStatus(m: Machine): Promise<MachineStatus> {
     arch: m.config.arch,
     binfmt: m.config.binfmt,
     ...(info.accelerator ? { accelerator: info.accelerator } : {}),
-    cpus: m.config.cpus,
-    memoryMiB: m.config.memoryMiB,
-    diskGiB: m.config.diskGiB,
+    ...(isRemote(m.config)
+      ? { remote: await remoteStatus(m.paths, m.config.remote) }
+      : {
+          cpus: m.config.cpus,
+          memoryMiB: m.config.memoryMiB,
+          diskGiB: m.config.diskGiB,
+          image: { source: m.config.image.source, sha256: m.config.image.sha256 },
+        }),
     ...(dataDisk ? { dataDisk } : {}),
-    image: { source: m.config.image.source, sha256: m.config.image.sha256 },
     shares: shareWatchStates(m.config, agent.state === 'running' ? agent.report?.watch : undefined).map((watch, i) => ({
       ...m.config.shares[i]!,
       ...shareMountFor(m.config.driver),
@@ -85,6 +96,14 @@ export async function machineStatus(m: Machine): Promise<MachineStatus> {
     ...(engine ? { engine } : {}),
     ...(agent.state === 'running' && agent.report?.ports ? { ports: agent.report.ports } : {}),
   };
+}
+
+async function remoteStatus(paths: MachinePaths, r: RemoteHost): Promise<NonNullable<MachineStatus['remote']>> {
+  const hostKey = await loadPinnedHostKey(paths.hostPub).then(
+    (k) => k.fingerprint,
+    () => 'missing',
+  );
+  return { host: r.host, port: r.port, user: r.user, auth: r.identity ? `identity ${r.identity}` : 'SSH agent', hostKey, engineSocket: r.engineSocket };
 }
 
 /** Why the hypervisor says the VM is paused; undefined when it cannot say (status never fails on it). */

@@ -8,6 +8,7 @@ import { execCollect } from '../ssh/exec.js';
 import { shQuote } from '../util/sh-quote.js';
 import { engineRequest } from './engine.js';
 import type { Machine } from './machine.js';
+import { vmConfig } from './config.js';
 import { serving, waitUntilReady } from './readiness.js';
 import { MOUNTED_FN, mountShares } from './shares-mount.js';
 import { machineSshTarget } from './ssh-target.js';
@@ -29,6 +30,7 @@ export interface SuspendResult {
  * machine running and serving, its shares mounted again.
  */
 export function suspendMachine(m: Machine, ui: Progress): Promise<SuspendResult> {
+  vmConfig(m.config, 'suspend');
   return m.lock(() => suspendLocked(m, ui), {
     onWait: () => ui.stage('waiting', `another skiff command is using machine "${m.name}"; waiting for it`),
   });

@@ -1,5 +1,5 @@
 import type { ResolvedImage } from '../image/store.js';
-import { saveMachineConfig, type MachineConfig } from './config.js';
+import { saveMachineConfig, vmConfig, type VmConfig } from './config.js';
 import { Machine } from './machine.js';
 import { stopLocked } from './stop.js';
 
@@ -16,11 +16,12 @@ export interface UpgradeResult {
  * and the caller restarts it if it was running.
  */
 export async function upgradeMachine(m: Machine, image: ResolvedImage): Promise<{ result: UpgradeResult; machine: Machine }> {
-  const from = m.config.image.sha256;
+  const vm = vmConfig(m.config, 'upgrade');
+  const from = vm.image.sha256;
   if (image.sha256 === from) {
     return { result: { changed: false, from, to: from, wasRunning: false }, machine: m };
   }
-  const config: MachineConfig = { ...m.config, image: { source: image.source, sha256: image.sha256, path: image.path } };
+  const config: VmConfig = { ...vm, image: { source: image.source, sha256: image.sha256, path: image.path } };
   // One lock for the stop and the swap: a `start` slipping in between would find the
   // machine running on the old image and make setImage fail.
   const wasRunning = await m.lock(async () => {

@@ -1,22 +1,30 @@
 import net from 'node:net';
 import { readFile } from 'node:fs/promises';
 import ssh2 from 'ssh2';
-import type { Client as ClientType, ConnectConfig, PublicKeyAuthMethod } from 'ssh2';
+import type { AgentAuthMethod, Client as ClientType, ConnectConfig, PublicKeyAuthMethod } from 'ssh2';
 import { ExitCode, SkiffError, errorMessage } from '../errors.js';
-import { hostKeyChangedError, isHostKeyChanged, loadPinnedHostKey, type PinnedHostKey } from './hostkey.js';
+import { hostKeyChangedError, loadPinnedHostKey, type PinnedHostKey } from './hostkey.js';
+import { remoteConnectError } from './remote-errors.js';
 
 const { Client } = ssh2;
+
+type LoginMethod = PublicKeyAuthMethod | AgentAuthMethod;
 
 export interface SshEndpoint {
   host: string;
   port: number;
 }
 
-/** Everything needed to log in to one guest. */
+/** Everything needed to log in to one guest, or to a remote host (`remote`). */
 export interface SshTarget extends SshEndpoint {
   user: string;
-  privateKey: Buffer;
+  /** The key offered; a remote host may instead be logged in to through the user's SSH agent. */
+  privateKey?: Buffer;
+  /** The SSH agent's socket (SSH_AUTH_SOCK), for a remote host without an identity file. */
+  agent?: string;
   hostKey: PinnedHostKey;
+  /** A host skiff does not run: a changed key there means a reinstalled host or an interceptor. */
+  remote?: boolean;
 }
 
 export interface ConnectOptions {
@@ -57,21 +65,56 @@ export async function loadSshTarget(opts: {
   host: string;
   port: number;
   user: string;
-  keyPath: string;
+  /** One of keyPath and agent at least. */
+  keyPath?: string;
+  agent?: string;
   hostPubPath: string;
+  remote?: boolean;
 }): Promise<SshTarget> {
-  let privateKey: Buffer;
-  try {
-    privateKey = await readFile(opts.keyPath);
-  } catch (e) {
-    throw new SkiffError('ssh-key-missing', `cannot read the machine's SSH key ${opts.keyPath}`, {
-      hint: 'the machine is incomplete: re-create it with `skiff delete` and `skiff init`',
-      exitCode: ExitCode.environment,
-      cause: e,
-    });
+  let privateKey: Buffer | undefined;
+  if (opts.keyPath !== undefined) {
+    try {
+      privateKey = await readFile(opts.keyPath);
+    } catch (e) {
+      throw new SkiffError('ssh-key-missing', `cannot read the machine's SSH key ${opts.keyPath}: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}`, {
+        hint: opts.remote
+          ? 'put the key back, or re-create the machine with another --identity (`skiff delete` forgets it, touching nothing on the host)'
+          : 'the machine is incomplete: re-create it with `skiff delete` and `skiff init`',
+        exitCode: ExitCode.environment,
+        cause: e,
+      });
+    }
   }
   const hostKey = await loadPinnedHostKey(opts.hostPubPath);
-  return { host: opts.host, port: opts.port, user: opts.user, privateKey, hostKey };
+  return {
+    host: opts.host,
+    port: opts.port,
+    user: opts.user,
+    ...(privateKey ? { privateKey } : {}),
+    ...(opts.agent ? { agent: opts.agent } : {}),
+    hostKey,
+    ...(opts.remote ? { remote: true } : {}),
+  };
+}
+
+/** The host key algorithms that can prove the pinned key: one for ed25519 and ECDSA, three signatures for RSA. */
+export function hostKeyAlgorithms(blob: Buffer): string[] {
+  const type = keyType(blob);
+  return type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [type];
+}
+
+/** The type name a public key blob begins with ("ssh-ed25519", "ecdsa-sha2-nistp256", ...). */
+export function keyType(blob: Buffer): string {
+  const n = blob.length >= 4 ? blob.readUInt32BE(0) : 0;
+  return blob.subarray(4, 4 + n).toString('latin1');
+}
+
+/** What a login offers, in order: the key file, then the SSH agent. */
+export function authMethods(target: Pick<SshTarget, 'user' | 'privateKey' | 'agent'>): LoginMethod[] {
+  const methods: LoginMethod[] = [];
+  if (target.privateKey) methods.push({ type: 'publickey', username: target.user, key: target.privateKey } satisfies PublicKeyAuthMethod);
+  if (target.agent) methods.push({ type: 'agent', username: target.user, agent: target.agent } satisfies AgentAuthMethod);
+  return methods;
 }
 
 /**
@@ -120,18 +163,18 @@ export function connectSsh(target: SshTarget, opts: ConnectOptions = {}): Promis
     client.once('close', () => finish(mismatch ?? connectError(target, new Error('connection closed during handshake'))));
     opts.signal?.addEventListener('abort', onAbort, { once: true });
 
-    const publickeyOnly: PublicKeyAuthMethod = { type: 'publickey', username: target.user, key: target.privateKey };
     client.connect({
       sock: socket,
       username: target.user,
-      authHandler: [publickeyOnly],
+      // Keys only, never a password: a host that wants one refuses the login.
+      authHandler: authMethods(target),
       tryKeyboard: false,
       hostVerifier: (offered: Buffer) => {
         if (offered.equals(target.hostKey.blob)) return true;
-        mismatch = hostKeyChangedError(target.hostKey, offered, `${target.host}:${target.port}`);
+        mismatch = hostKeyChangedError(target.hostKey, offered, `${target.host}:${target.port}`, target.remote);
         return false;
       },
-      algorithms: SSH_ALGORITHMS,
+      algorithms: { ...SSH_ALGORITHMS, serverHostKey: hostKeyAlgorithms(target.hostKey.blob) as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] },
       readyTimeout: opts.readyTimeoutMs ?? 20_000,
       keepaliveInterval: opts.keepaliveIntervalMs ?? 5_000,
       keepaliveCountMax: opts.keepaliveCountMax ?? 3,
@@ -143,15 +186,11 @@ function abortError(): SkiffError {
   return new SkiffError('aborted', 'SSH connection attempt was cancelled');
 }
 
-function connectError(target: SshEndpoint, e: Error): SkiffError {
-  const err = new SkiffError(
-    'ssh-connect-failed',
-    `cannot connect over SSH to ${target.host}:${target.port}: ${errorMessage(e)}`,
-    {
-      hint: 'check that the machine is running (`skiff status`) and see its console log',
-      exitCode: ExitCode.network,
-      cause: e,
-    },
-  );
-  return err;
+function connectError(target: SshTarget, e: Error): SkiffError {
+  if (target.remote) return remoteConnectError(target, e);
+  return new SkiffError('ssh-connect-failed', `cannot connect over SSH to ${target.host}:${target.port}: ${errorMessage(e)}`, {
+    hint: 'check that the machine is running (`skiff status`) and see its console log',
+    exitCode: ExitCode.network,
+    cause: e,
+  });
 }

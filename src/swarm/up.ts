@@ -1,7 +1,7 @@
 import type { VmState } from '../drivers/driver.js';
 import { ExitCode, SkiffError } from '../errors.js';
 import type { ResolvedImage } from '../image/store.js';
-import type { MachineConfig, UserSettings } from '../machine/config.js';
+import type { UserSettings, VmConfig } from '../machine/config.js';
 import { findOrCreate } from '../machine/init.js';
 import { Machine } from '../machine/machine.js';
 import { serving } from '../machine/readiness.js';
@@ -22,7 +22,7 @@ export interface SwarmUpRequest {
   nodes?: number;
   /** init options for machines that do not exist yet; a network, if given, must be the swarm's. */
   settings: UserSettings;
-  resolveImage(source: { iso?: string; checksum?: string; arch: MachineConfig['arch'] }): Promise<ResolvedImage>;
+  resolveImage(source: { iso?: string; checksum?: string; arch: VmConfig['arch'] }): Promise<ResolvedImage>;
   progress(text: string): void;
   /** How long the nodes may take to show Ready after joining. */
   readyTimeoutMs?: number;

@@ -39,7 +39,8 @@ export class StageReporter implements Progress {
       if (this.interactive) this.stream.write(`${text}...\n`);
       return;
     }
-    if (!this.spinner) this.spinner = this.ora({ text, stream: this.stream, color: this.color ? 'cyan' : false, isEnabled: true }).start();
+    // discardStdin off: ora would swallow what the user types ahead of a question (init's host key).
+    if (!this.spinner) this.spinner = this.ora({ text, stream: this.stream, color: this.color ? 'cyan' : false, isEnabled: true, discardStdin: false }).start();
     else this.spinner.text = text;
   }
 
@@ -51,6 +52,12 @@ export class StageReporter implements Progress {
       this.stream.write(text + '\n');
       this.spinner.render();
     } else this.stream.write(text + '\n');
+  }
+
+  /** Takes the spinner off the terminal (for a question); the next stage brings it back. */
+  pause(): void {
+    this.spinner?.stop();
+    this.spinner = undefined;
   }
 
   succeed(text: string): void {

@@ -100,7 +100,7 @@ async function waitPort(port: number, timeoutMs: number, child: ChildProcess, st
   }
 }
 
-export async function startSshd(opts: { port?: number } = {}): Promise<TestSshd> {
+export async function startSshd(opts: { port?: number; env?: Record<string, string> } = {}): Promise<TestSshd> {
   if (!existsSync(SSHD_BIN)) throw new Error(`${SSHD_BIN} not found (install openssh-server)`);
   // As root sshd insists on its privilege separation dir; systemd normally creates it.
   if (process.getuid?.() === 0 && !existsSync('/run/sshd')) mkdirSync('/run/sshd', { mode: 0o755 });
@@ -138,7 +138,7 @@ export async function startSshd(opts: { port?: number } = {}): Promise<TestSshd>
       'LogLevel ERROR',
       // Sessions get a home of their own, so the shell never runs the developer's startup
       // files: a stale pyenv rehash lock in root's .bashrc once held every exec for 60 s.
-      `SetEnv HOME=${dir}`,
+      `SetEnv HOME=${dir}${Object.entries(opts.env ?? {}).map(([k, v]) => ` ${k}=${v}`).join('')}`,
       '',
     ].join('\n'),
   );

@@ -11,12 +11,12 @@ export function skiffOnTty(
   args: string[],
   env: NodeJS.ProcessEnv,
   timeoutMs: number,
-  opts: { bin?: string; cwd?: string } = {},
+  opts: { bin?: string; cwd?: string; input?: string } = {},
 ): Promise<{ code: number; output: string }> {
   const quote = (a: string) => `'${a.replaceAll("'", "'\\''")}'`;
   const cmd = ['exec', ...[process.execPath, opts.bin ?? BIN, ...args].map(quote)].join(' ');
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       'script',
       ['-qec', `stty cols 120 rows 40; ${cmd}`, '/dev/null'],
       { env: { ...process.env, NO_COLOR: '1', ...env }, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, ...(opts.cwd ? { cwd: opts.cwd } : {}) },
@@ -26,5 +26,7 @@ export function skiffOnTty(
         resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, output });
       },
     );
+    // Typed ahead: the terminal holds it until the program reads.
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
   });
 }

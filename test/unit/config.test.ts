@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadMachineConfig, MachineConfigSchema, readUserSettingsFile, saveMachineConfig, validateUserSettings, type MachineConfig } from '../../src/machine/config.js';
+import { loadMachineConfig, VmConfigSchema, readUserSettingsFile, saveMachineConfig, validateUserSettings, type MachineConfig } from '../../src/machine/config.js';
 import { buildConfig } from '../../src/machine/init.js';
 import { validateMachineName } from '../../src/layout/paths.js';
 import { parseSizeMiB } from '../../src/machine/size.js';
@@ -107,7 +107,7 @@ describe('shares', () => {
     expect(() => resolveShares(['/a:/x', '/b:/x/'], [])).toThrow(/two shares \(\/a and \/b\) are mounted on \/x/);
   });
   it('refuses a control character in a hand-edited machine config', () => {
-    const shares = MachineConfigSchema.shape.shares;
+    const shares = VmConfigSchema.shape.shares;
     expect(shares.safeParse([{ hostPath: '/a b', guestPath: '/a:b', readOnly: false }]).success).toBe(true);
     expect(shares.safeParse([{ hostPath: '/a\nb', guestPath: '/a', readOnly: false }]).success).toBe(false);
   });

@@ -21,20 +21,36 @@ export function initOptions<T>(y: Argv<T>) {
     .option('config', { type: 'string', describe: 'YAML file with these settings (flags win)' });
 }
 
+/** The ssh driver's options: an existing host, not a VM. */
+function remoteOptions<T>(y: Argv<T>) {
+  return y
+    .option('host', { type: 'string', describe: 'driver ssh: the existing host, USER@HOST[:PORT]' })
+    .option('identity', { type: 'string', describe: 'driver ssh: private key to log in with (default: your SSH agent)' })
+    .option('host-key', { type: 'string', describe: "driver ssh: the host key's SHA256 fingerprint to accept (asked on a terminal otherwise)" })
+    .option('engine-socket', { type: 'string', describe: "driver ssh: the engine's socket on the host (default: found)" });
+}
+
 export const initCommand: CommandModule<GlobalArgs, InitArgs> = {
   command: 'init',
   describe: 'Create a machine: guest image, data disk, keys',
   builder: (y) =>
-    initOptions(y)
+    remoteOptions(initOptions(y))
       .example('$0 init', 'create the default machine with defaults')
       .example('$0 init -m big --cpus 4 --memory 8G --disk 60G', 'a larger machine')
       .example('$0 init --iso ./skiff-amd64.iso', 'from a local image')
-      .example('$0 init --config machine.yaml', 'settings from a YAML file') as Argv<InitArgs>,
+      .example('$0 init --config machine.yaml', 'settings from a YAML file')
+      .example('$0 init -m pi --driver ssh --host pi@raspberrypi.local', 'an existing host running Docker, over SSH') as Argv<InitArgs>,
   handler: action<InitArgs>(async (argv, { home, name, out }) => {
-    const [{ settingsFrom }, { initMachine }, { resolveImageWithProgress }] = await Promise.all([
+    if (argv.host !== undefined || argv.driver === 'ssh') {
+      const { initRemote } = await import('../init-remote.js');
+      await initRemote(argv, { home, name, out });
+      return;
+    }
+    const [{ settingsFrom }, { initMachine }, { resolveImageWithProgress }, { vmConfig }] = await Promise.all([
       import('../settings.js'),
       import('../../machine/init.js'),
       import('../image.js'),
+      import('../../machine/config.js'),
     ]);
     const settings = await settingsFrom(argv);
     const m = await initMachine({
@@ -43,9 +59,10 @@ export const initCommand: CommandModule<GlobalArgs, InitArgs> = {
       settings,
       resolveImage: (src) => resolveImageWithProgress(home, out, src),
     });
+    const c = vmConfig(m.config, 'create');
     out.result(
-      { name: m.name, driver: m.config.driver, arch: m.config.arch, binfmt: m.config.binfmt, cpus: m.config.cpus, memoryMiB: m.config.memoryMiB, diskGiB: m.config.diskGiB, image: m.config.image },
-      () => `Created machine "${m.name}" (${m.config.driver}, ${m.config.arch}${m.config.binfmt ? ' + binfmt' : ''}, ${m.config.cpus} CPUs, ${m.config.memoryMiB} MiB, ${m.config.diskGiB} GiB disk).\nStart it with: skiff start${machineFlag(m.name)}`,
+      { name: m.name, driver: c.driver, arch: c.arch, binfmt: c.binfmt, cpus: c.cpus, memoryMiB: c.memoryMiB, diskGiB: c.diskGiB, image: c.image },
+      () => `Created machine "${m.name}" (${c.driver}, ${c.arch}${c.binfmt ? ' + binfmt' : ''}, ${c.cpus} CPUs, ${c.memoryMiB} MiB, ${c.diskGiB} GiB disk).\nStart it with: skiff start${machineFlag(m.name)}`,
     );
   }),
 };

@@ -28,7 +28,7 @@ export const listCommand: CommandModule<GlobalArgs, GlobalArgs> = {
       if (all.length === 0) return out.interactive ? 'No machines. Create one with: skiff init' : '';
       const rows = [['NAME', 'STATE', 'DRIVER', 'ARCH', 'CPUS', 'MEMORY', 'SOCKET']];
       for (const m of all) {
-        rows.push([m.name, m.error ? `error: ${m.error}` : stateText(m), m.driver ?? '-', m.arch ?? '-', String(m.cpus ?? '-'), m.memoryMiB ? `${m.memoryMiB}M` : '-', m.socket ?? '-']);
+        rows.push([m.name, m.error ? `error: ${m.error}` : stateText(m), m.host ? `${m.driver} ${m.host}` : (m.driver ?? '-'), m.arch ?? '-', String(m.cpus ?? '-'), m.memoryMiB ? `${m.memoryMiB}M` : '-', m.socket ?? '-']);
       }
       const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
       return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');

@@ -21,9 +21,17 @@ export const logsCommand: CommandModule<GlobalArgs, LogsArgs> = {
     const { Machine } = await import('../../machine/machine.js');
     const { flushPartial, followFiles, printFiles } = await import('../../machine/logs.js');
     const m = await Machine.load(home, name);
+    const remote = m.config.driver === 'ssh';
+    if (remote && argv.console) {
+      const { SkiffError, ExitCode } = await import('../../errors.js');
+      throw new SkiffError('no-console', `machine "${name}" is a remote host: skiff has no console of it`, {
+        hint: 'see its agent log (`skiff logs --agent`), or the host\'s own logs (`skiff ssh -- journalctl -u docker`)',
+        exitCode: ExitCode.usage,
+      });
+    }
     const both = argv.console === argv.agent;
     const files: Array<{ label: string; file: string }> = [];
-    if (both || argv.console) files.push({ label: 'console', file: m.paths.consoleLog });
+    if ((both && !remote) || argv.console) files.push({ label: 'console', file: m.paths.consoleLog });
     if (both || argv.agent) files.push({ label: 'agent', file: m.paths.agentLog });
     const labelled = files.length > 1;
     const positions = await printFiles(files, labelled, process.stdout);

@@ -21,16 +21,24 @@ export const statusCommand: CommandModule<GlobalArgs, GlobalArgs> = {
         ...(s.ended ? [['Ended', formatEnded(s.ended)]] : []),
         ['Driver', `${s.driver}${s.accelerator ? ` (${s.accelerator})` : ''}`],
         ['Arch', `${s.arch}${s.binfmt ? ` (+ ${s.arch === 'x86_64' ? 'aarch64' : 'x86_64'} images through binfmt)` : ''}`],
-        ['CPUs', String(s.cpus)],
-        ['Memory', `${s.memoryMiB} MiB`],
-        ['Disk', s.dataDisk ? `${s.diskGiB} GiB, ${formatDiskUse(s.dataDisk)}` : `${s.diskGiB} GiB`],
-        ['Shares', formatShares(s.shares)],
+        ...(s.remote
+          ? [
+              ['Host', `${s.remote.user}@${s.remote.host}:${s.remote.port} (${s.state === 'running' ? 'connected' : 'not connected'}; logs in with ${s.remote.auth})`],
+              ['Host key', s.remote.hostKey],
+              ['Remote', `${s.remote.engineSocket} on the host`],
+            ]
+          : [
+              ['CPUs', String(s.cpus)],
+              ['Memory', `${s.memoryMiB} MiB`],
+              ['Disk', s.dataDisk ? `${s.diskGiB} GiB, ${formatDiskUse(s.dataDisk)}` : `${s.diskGiB} GiB`],
+              ['Shares', formatShares(s.shares)],
+            ]),
         ['Socket', s.socket],
         ['Context', s.dockerContext],
         ['SSH', s.ssh ? `${s.ssh.host}:${s.ssh.port}` : '-'],
         ['Agent', `${s.agent.state}${s.agent.detail ? ` (${s.agent.detail})` : ''}`],
         ['Engine', s.engine ? `Docker ${s.engine.version} (API ${s.engine.apiVersion})` : '-'],
-        ['Image', `${s.image.source} (sha256:${s.image.sha256.slice(0, 12)})`],
+        ...(s.image ? [['Image', `${s.image.source} (sha256:${s.image.sha256.slice(0, 12)})`]] : []),
         ...(s.ports ? [['Ports', formatPorts(s.ports)]] : []),
       ]
         .map(([k, v]) => `${(k + ':').padEnd(9)} ${v}`)

@@ -124,7 +124,7 @@ export const swarmCommand: CommandModule<GlobalArgs, SwarmArgs> = {
       })
       .command({
         command: 'down',
-        describe: 'Stop every machine of the swarm (it comes back with `swarm up`); a remote host is only let go of',
+        describe: 'Stop every machine of the swarm (it comes back with `swarm up`); a remote host is disconnected, not stopped',
         builder: (yy) => nameOption(yy) as Argv<SwarmArgs>,
         handler: action<SwarmArgs>(down) as never,
       })

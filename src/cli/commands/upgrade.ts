@@ -24,10 +24,12 @@ export const upgradeCommand: CommandModule<GlobalArgs, UpgradeArgs> = {
       import('../image.js'),
     ]);
     const m = await Machine.load(home, name);
+    const { vmConfig } = await import('../../machine/config.js');
+    const vm = vmConfig(m.config, 'upgrade');
     const image = await resolveImageWithProgress(home, out, {
       ...(argv.iso !== undefined ? { iso: argv.iso } : {}),
       ...(argv.checksum !== undefined ? { checksum: argv.checksum } : {}),
-      arch: m.config.arch,
+      arch: vm.arch,
     });
     const { result, machine } = await upgradeMachine(m, image);
     if (result.changed && result.wasRunning) {
