@@ -191,11 +191,11 @@ describe('a Swarm of the two remote hosts', () => {
   it('swarm up --machines x,a: the Pi joins on the private address; a service page reaches the laptop', async () => {
     const r = await laptopSkiff(['swarm', 'up', '--name', 'rs', '--machines', 'x,a', '--json'], 300_000);
     expect(r.code, r.stderr).toBe(0);
-    const up = JSON.parse(r.stdout) as { status: { manager: string; members: Array<{ machine: string; role: string; state: string; address: string }> } };
+    const up = JSON.parse(r.stdout) as { status: { manager: string; members: Array<{ machine: string; node?: { role: string; state: string }; address: string }> } };
     expect(up.status.manager).toBe('x');
     const byName = new Map(up.status.members.map((m) => [m.machine, m]));
-    expect(byName.get('x')).toMatchObject({ role: 'manager', state: 'ready' });
-    expect(byName.get('a')).toMatchObject({ role: 'worker', state: 'ready' });
+    expect(byName.get('x')?.node).toMatchObject({ role: 'manager', state: 'ready' });
+    expect(byName.get('a')?.node).toMatchObject({ role: 'worker', state: 'ready' });
     // Both guests hold 10.0.2.15 (QEMU's user network): only the private network joins them.
     expect(byName.get('x')!.address).not.toBe('10.0.2.15');
 
