@@ -34,8 +34,9 @@ export async function initRemote(argv: InitArgs, { home, name, out }: CommandCon
     });
   }
   const address = parseHostAddress(argv.host);
-  const [{ initRemoteMachine }, { StageReporter }, { terminalConfirm }] = await Promise.all([
+  const [{ initRemoteMachine }, { hostKeyFile }, { StageReporter }, { terminalConfirm }] = await Promise.all([
     import('../machine/init-remote.js'),
+    import('../remote/first-contact.js'),
     import('../ui/stages.js'),
     import('../ui/confirm.js'),
   ]);
@@ -53,7 +54,7 @@ export async function initRemote(argv: InitArgs, { home, name, out }: CommandCon
         ? {
             confirm: async (key, where) => {
               ui.pause();
-              process.stderr.write(`The host key of ${where} is ${key.type} ${key.fingerprint}.\nCheck it on the host: ssh-keygen -lf /etc/ssh/ssh_host_${key.type === 'ssh-ed25519' ? 'ed25519' : '*'}_key.pub\n`);
+              process.stderr.write(`The host key of ${where} is ${key.type} ${key.fingerprint}.\nCheck it on the host: ssh-keygen -lf ${hostKeyFile(key.type)}\n`);
               return ask(`Trust it and make machine "${name}" of this host?`);
             },
           }

@@ -2,7 +2,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { ExitCode, SkiffError } from '../errors.js';
 import { machineFlag, machinePaths, machinesDir } from '../layout/paths.js';
 import { surveyHost, chooseEngineSocket, engineVersionOver } from '../remote/engine-socket.js';
-import { checkFingerprint, normaliseFingerprint, offeredHostKey, type OfferedKey } from '../remote/first-contact.js';
+import { checkFingerprint, hostKeyFile, normaliseFingerprint, offeredHostKey, type OfferedKey } from '../remote/first-contact.js';
 import { formatHostAddress, type HostAddress } from '../remote/host.js';
 import { chooseAuth } from '../remote/login.js';
 import { connectSsh } from '../ssh/connect.js';
@@ -52,7 +52,7 @@ export async function initRemoteMachine(req: RemoteInitRequest): Promise<RemoteI
   if (expected !== undefined) checkFingerprint(offered, expected, where);
   else if (!req.confirm) {
     throw new SkiffError('host-key-unconfirmed', `${where} offers host key ${offered.fingerprint} (${offered.type}); skiff pins a host key only once you confirm it`, {
-      hint: `check it on the host (\`ssh-keygen -lf /etc/ssh/ssh_host_${offered.type === 'ssh-ed25519' ? 'ed25519' : '*'}_key.pub\`), then run again with --host-key ${offered.fingerprint}`,
+      hint: `check it on the host (\`ssh-keygen -lf ${hostKeyFile(offered.type)}\`), then run again with --host-key ${offered.fingerprint}`,
       exitCode: ExitCode.usage,
     });
   } else if (!(await req.confirm(offered, where))) {

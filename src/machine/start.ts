@@ -123,20 +123,18 @@ async function startLocked(m: Machine, ui: Progress, opts: StartOptions): Promis
     if (await serving(m)) {
       return { alreadyRunning: true, socket, ssh, timings: [], context, sharesNotMounted: [] };
     }
-  }
-  if (state === 'running' && isRemote(m.config)) {
-    // Connected once, but the agent is gone: connect anew, with the checks that say why a host cannot be reached.
-    await stopAgent(m.paths);
-    await m.driver.stop();
-    state = 'stopped';
-  }
-  if (state === 'running') {
-    const ssh = (await m.driver.sshEndpoint())!;
-    // The VM survived but the agent did not (crash, host reboot of the agent only, kill).
-    ui.stage('agent', 'reconnecting to the running machine');
-    await stopAgent(m.paths);
-    const { sharesNotMounted } = await connect(m, ui, ssh, { deadline });
-    return { alreadyRunning: true, socket, ssh, timings: ui.timings, context, sharesNotMounted };
+    if (isRemote(m.config)) {
+      // Connected once, but the agent is gone: connect anew, through the checks that say why a host cannot be reached.
+      await stopAgent(m.paths);
+      await m.driver.stop();
+      state = 'stopped';
+    } else {
+      // The VM survived but the agent did not (crash, host reboot of the agent only, kill).
+      ui.stage('agent', 'reconnecting to the running machine');
+      await stopAgent(m.paths);
+      const { sharesNotMounted } = await connect(m, ui, ssh, { deadline });
+      return { alreadyRunning: true, socket, ssh, timings: ui.timings, context, sharesNotMounted };
+    }
   }
   if (state !== 'stopped') {
     throw new SkiffError('bad-state', `machine "${m.name}" is ${state}`, {

@@ -58,6 +58,12 @@ export function offeredHostKey(a: HostAddress, timeoutMs = 15_000): Promise<Offe
   });
 }
 
+/** Where the host keeps the public half of a key of this type, for `ssh-keygen -lf` there. */
+export function hostKeyFile(type: string): string {
+  const name = type === 'ssh-ed25519' ? 'ed25519' : type.startsWith('ecdsa-') ? 'ecdsa' : type === 'ssh-rsa' ? 'rsa' : '*';
+  return `/etc/ssh/ssh_host_${name}_key.pub`;
+}
+
 /** "SHA256:abc" or "abc" as users paste it; a colon-hex MD5 fingerprint is refused as ambiguous. */
 export function normaliseFingerprint(given: string): string {
   const t = given.trim();

@@ -10,6 +10,7 @@ import { skiff, snapshot } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
 import { BUILT_ISO, BUILT_ISO_ARM64, BUSYBOX_ROOTFS_AMD64, BUSYBOX_ROOTFS_ARM64, requireArtifacts, skiffOk, suiteEnv } from '../helpers/e2e.js';
 import { fetchLocal } from '../helpers/http-get.js';
+import { until } from '../helpers/agent-fixture.js';
 import { freePort } from '../helpers/sshd.js';
 
 /**
@@ -61,14 +62,12 @@ async function stopHostAgent(h: HostName): Promise<void> {
   }
 }
 
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms: number): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
+/** The page served on the laptop's 127.0.0.1:port, once it answers 200. */
+function pageOn(port: number, ms: number): Promise<string> {
+  return until(`a page on 127.0.0.1:${port}`, async () => {
+    const g = await fetchLocal(port);
+    return 'status' in g && g.status === 200 ? g.body.trim() : undefined;
+  }, ms);
 }
 
 beforeAll(async () => {
@@ -138,11 +137,7 @@ describe('an x86_64 host over the ssh driver', () => {
     expect(d.stdout.trim()).toBe('hello from x86_64');
     d = await docker(dockerX, ['run', '-d', '--name', 'web', '-p', `${PORT}:8080`, 'skiff-e2e/bb:1', 'sh', '-c', 'mkdir -p /www; echo page-from-px > /www/index.html; exec httpd -f -p 8080 -h /www']);
     expect(d.code, d.stderr).toBe(0);
-    const page = await until(`the page on 127.0.0.1:${PORT}`, async () => {
-      const g = await fetchLocal(PORT);
-      return 'status' in g && g.status === 200 ? g.body.trim() : undefined;
-    }, 30_000);
-    expect(page).toBe('page-from-px');
+    expect(await pageOn(PORT, 30_000)).toBe('page-from-px');
     const st = JSON.parse((await skiffOk(laptop, ['status', '-m', 'x', '--json'])).stdout) as { ports: Array<{ port: number; state: string }> };
     expect(st.ports).toEqual([expect.objectContaining({ port: PORT, state: 'forwarded' })]);
   }, 240_000);
@@ -158,11 +153,7 @@ describe('an x86_64 host over the ssh driver', () => {
     }, 60_000);
     const d = await docker(dockerX, ['ps', '--format', '{{.Names}}']);
     expect(d.stdout.trim()).toBe('web');
-    const g = await until('the page again', async () => {
-      const r = await fetchLocal(PORT);
-      return 'status' in r && r.status === 200 ? r.body.trim() : undefined;
-    }, 30_000);
-    expect(g).toBe('page-from-px');
+    expect(await pageOn(PORT, 30_000)).toBe('page-from-px');
   }, 120_000);
 });
 
@@ -205,11 +196,7 @@ describe('a Swarm of the two remote hosts', () => {
       'sh', '-c', 'mkdir -p /www; echo service-page > /www/index.html; exec httpd -f -p 8080 -h /www',
     ]);
     expect(svc.code, svc.stderr).toBe(0);
-    const page = await until(`the service on 127.0.0.1:${SERVICE_PORT}`, async () => {
-      const g = await fetchLocal(SERVICE_PORT);
-      return 'status' in g && g.status === 200 ? g.body.trim() : undefined;
-    }, 120_000);
-    expect(page).toBe('service-page');
+    expect(await pageOn(SERVICE_PORT, 120_000)).toBe('service-page');
     const nodes = await docker(dockerX, ['node', 'ls', '--format', '{{.Hostname}} {{.Status}}']);
     expect(nodes.stdout.trim().split('\n').sort()).toEqual(['pa Ready', 'px Ready']);
   }, 420_000);
