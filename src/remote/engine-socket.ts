@@ -120,7 +120,10 @@ export async function engineVersionOver(conn: SshConnection, socket: string, whe
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => reject(fail(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
     channel.on('data', (d: Buffer) => chunks.push(d));
-    channel.once('error', (e: Error) => reject(fail(errorMessage(e))));
+    channel.once('error', (e: Error) => {
+      clearTimeout(timer);
+      reject(fail(errorMessage(e)));
+    });
     // The engine's EOF ends the answer; the channel closes only once both sides have.
     const done = () => {
       clearTimeout(timer);

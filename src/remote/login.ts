@@ -38,6 +38,13 @@ export async function checkIdentity(file: string): Promise<void> {
       exitCode: ExitCode.usage,
     });
   }
+  const key = Array.isArray(parsed) ? parsed[0] : parsed;
+  if (!key?.isPrivateKey()) {
+    throw new SkiffError('identity-unusable', `${file} is a public key, not a private one`, {
+      hint: `give its private half with --identity (${file.replace(/\.pub$/, '')}, most likely)`,
+      exitCode: ExitCode.usage,
+    });
+  }
 }
 
 /**

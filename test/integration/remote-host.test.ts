@@ -133,6 +133,10 @@ describe('skiff init --driver ssh: bad input changes nothing', () => {
     await refused(() => init('rh', ['--identity', locked, '--host-key', hostFp]), 2, /is locked by a passphrase/);
   });
 
+  it('a public key given as the identity', async () => {
+    await refused(() => init('rh', ['--identity', `${sshd.keyPath}.pub`, '--host-key', hostFp]), 2, /id_ed25519\.pub is a public key, not a private one/);
+  });
+
   it('no engine at the socket given', async () => {
     await refused(() => init('rh', ['--identity', sshd.keyPath, '--host-key', hostFp, '--engine-socket', '/run/skiff-test/nothing.sock']), 3, /\/run\/skiff-test\/nothing\.sock on .* does not exist/);
   });
