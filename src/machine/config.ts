@@ -5,7 +5,7 @@ import { ARCHES, hostArch, type Arch } from '../arch.js';
 import { ExitCode, SkiffError } from '../errors.js';
 import { intnetField, ipv4Field, mcastGroupField, networkNameField, portField } from '../network/fields.js';
 import { describeZodError, parseYamlFile, writeYamlFile } from '../util/yaml-file.js';
-import { RemoteHostSchema } from '../remote/host.js';
+import { notAVm, RemoteHostSchema } from '../remote/host.js';
 import { defaultShares, shareCharacterProblem } from './shares.js';
 import { parseSizeMiB } from './size.js';
 
@@ -92,12 +92,9 @@ export function isRemote(config: MachineConfig): config is RemoteConfig {
 /** The config of a machine skiff runs as a VM; a remote host is refused for `what` (a verb: "upgrade"). */
 export function vmConfig(config: MachineConfig, what: string): VmConfig {
   if (!isRemote(config)) return config;
-  const where = `${config.remote.user}@${config.remote.host}:${config.remote.port}`;
-  throw new SkiffError('remote-host', `machine "${config.name}" is a remote host (${where}): skiff does not ${what} it`, {
-    hint: 'skiff connects to a remote host (`skiff start`) and disconnects (`skiff stop`); the host itself is yours to manage',
-    exitCode: ExitCode.conflict,
-  });
+  throw notAVm(config.name, config.remote, what);
 }
+
 
 /**
  * What a user may set: `init` flags or a YAML file given with --config. Sizes take

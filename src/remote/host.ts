@@ -72,3 +72,11 @@ export function formatHostAddress(a: HostAddress): string {
   const host = a.host.includes(':') ? `[${a.host}]` : a.host;
   return `${a.user}@${host}${a.port === 22 ? '' : `:${a.port}`}`;
 }
+
+/** What skiff does not do to a host it only connects to (`what`: a verb, "suspend"). */
+export function notAVm(name: string, r: Pick<RemoteHost, 'user' | 'host' | 'port'>, what: string): SkiffError {
+  return new SkiffError('remote-host', `machine "${name}" is a remote host (${r.user}@${r.host}:${r.port}): skiff does not ${what} it`, {
+    hint: 'skiff connects to a remote host (`skiff start`) and disconnects (`skiff stop`); the host itself is yours to manage',
+    exitCode: ExitCode.conflict,
+  });
+}

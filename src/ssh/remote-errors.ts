@@ -1,10 +1,18 @@
 import { ExitCode, SkiffError, errorMessage } from '../errors.js';
-import type { SshTarget } from './connect.js';
+
+/** Who logged in where, and with what (an SshTarget's fields, named here so connect.ts can use this file). */
+interface Login {
+  user: string;
+  host: string;
+  port: number;
+  privateKey?: Buffer;
+  agent?: string;
+}
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EHOSTDOWN']);
 
 /** `user@host:port` for messages. */
-export function remoteWhere(t: Pick<SshTarget, 'user' | 'host' | 'port'>): string {
+export function remoteWhere(t: Pick<Login, 'user' | 'host' | 'port'>): string {
   return `${t.user}@${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`;
 }
 
@@ -12,7 +20,7 @@ export function remoteWhere(t: Pick<SshTarget, 'user' | 'host' | 'port'>): strin
  * Why a login to a remote host failed, said so the user knows which of their
  * own things to check: the address, sshd, or the user and its keys.
  */
-export function remoteConnectError(target: Pick<SshTarget, 'user' | 'host' | 'port' | 'privateKey' | 'agent'>, e: Error): SkiffError {
+export function remoteConnectError(target: Login, e: Error): SkiffError {
   const where = remoteWhere(target);
   const code = (e as NodeJS.ErrnoException).code;
   const msg = errorMessage(e);

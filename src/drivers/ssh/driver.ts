@@ -1,8 +1,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ExitCode, SkiffError } from '../../errors.js';
-import { machineFlag, type MachinePaths } from '../../layout/paths.js';
-import type { RemoteHost } from '../../remote/host.js';
+import type { MachinePaths } from '../../layout/paths.js';
+import { notAVm, type RemoteHost } from '../../remote/host.js';
 import { remoteSshTarget } from '../../remote/login.js';
 import { engineVersionOver } from '../../remote/engine-socket.js';
 import { connectSsh } from '../../ssh/connect.js';
@@ -59,15 +58,8 @@ export class SshHostDriver implements Driver {
     return this.endpoint();
   }
 
-  private notAVm(what: string): SkiffError {
-    return new SkiffError('remote-host', `machine "${this.spec.name}" is a remote host (${remoteWhere(this.spec.remote)}): skiff does not ${what} it`, {
-      hint: `\`skiff stop${machineFlag(this.spec.name)}\` disconnects from it and \`skiff start\` connects again; the host itself is yours to manage`,
-      exitCode: ExitCode.conflict,
-    });
-  }
-
   async suspend(): Promise<SavedState> {
-    throw this.notAVm('suspend');
+    throw notAVm(this.spec.name, this.spec.remote, 'suspend');
   }
 
   async savedState(): Promise<SavedState | undefined> {
@@ -99,7 +91,7 @@ export class SshHostDriver implements Driver {
   }
 
   async setImage(): Promise<void> {
-    throw this.notAVm('upgrade');
+    throw notAVm(this.spec.name, this.spec.remote, 'upgrade');
   }
 
   /** No VM to watch: the agent reconnects to the host until `stop`. */
