@@ -89,7 +89,8 @@ describe('skiff init --driver ssh: the host key', () => {
 
   it('refuses a fingerprint that does not match, before sending any key', async () => {
     const other = fingerprint(publicKeyBlob(readFileSync(sshd.otherHostPubPath, 'utf8')));
-    await refused(() => init('rh', ['--identity', sshd.keyPath, '--host-key', other]), 4, new RegExp(`offers host key ${hostFp.replace('+', '\\+')} .*not ${other.replace('+', '\\+')} as --host-key says; refusing to connect`));
+    const literal = (t: string) => t.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    await refused(() => init('rh', ['--identity', sshd.keyPath, '--host-key', other]), 4, new RegExp(`offers host key ${literal(hostFp)} .*not ${literal(other)} as --host-key says; refusing to connect`));
   });
 
   it('asks on a terminal: "n" saves nothing, "y" pins the key', async () => {
