@@ -1,14 +1,12 @@
 import { ExitCode, SkiffError } from '../errors.js';
 import { Machine } from '../machine/machine.js';
-import { startMachine } from '../machine/start.js';
-import { silentProgress } from '../progress.js';
 import { SWARM_PORT } from './addresses.js';
 import { converge, type SwarmAddresses } from './converge.js';
 import { chooseAddresses, type ChosenAddresses } from './host-probe.js';
 import { withSwarmLock } from './lock.js';
 import { listSwarmRecords, loadSwarmRecord, saveSwarmRecord, type SwarmRecord } from './record.js';
 import { readSwarm, recordedAddress, statusOf } from './status.js';
-import { look, waitReady, type SwarmUpResult } from './up.js';
+import { startAll, waitReady, type SwarmUpResult } from './up.js';
 
 export interface SwarmUpMachinesRequest {
   home: string;
@@ -32,11 +30,7 @@ export async function swarmUpMachines(req: SwarmUpMachinesRequest): Promise<Swar
   for (const m of machines) refuseNetworkNode(m);
   await checkMembership(req.home, req.swarm, req.machines);
 
-  const looks = await Promise.all(machines.map(look));
-  const notServing = machines.filter((_, i) => !looks[i]!.serving);
-  const started = machines.filter((_, i) => looks[i]!.vm !== 'running').map((m) => m.name);
-  if (started.length) req.progress(`starting ${started.join(', ')}`);
-  await Promise.all(notServing.map((m) => startMachine(m, silentProgress())));
+  const { looks, notServing, started } = await startAll(machines, req.progress);
 
   const [manager, ...workers] = machines as [Machine, ...Machine[]];
   return withSwarmLock(

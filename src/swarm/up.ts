@@ -77,12 +77,7 @@ export async function swarmUp(req: SwarmUpRequest): Promise<SwarmUpResult> {
     machines.push(m);
   }
 
-  // One look per machine (VM state, agent, engine ping); only the others go through start.
-  const looks = await Promise.all(machines.map(look));
-  const notServing = machines.filter((_, i) => !looks[i]!.serving);
-  const started = machines.filter((_, i) => looks[i]!.vm !== 'running').map((m) => m.name);
-  if (started.length) req.progress(`starting ${started.join(', ')}`);
-  await Promise.all(notServing.map((m) => startMachine(m, silentProgress())));
+  const { looks, notServing, started } = await startAll(machines, req.progress);
 
   const [manager, ...workers] = machines as [Machine, ...Machine[]];
   const { steps, unchanged } = await withSwarmLock(
@@ -99,6 +94,22 @@ export async function swarmUp(req: SwarmUpRequest): Promise<SwarmUpResult> {
   // Nothing changed: what converge read is the status; otherwise read it again.
   const reading = unchanged && notServing.length === 0 ? { vms: looks.map((l) => l.vm), ...unchanged } : await readSwarm(machines);
   return { created, started, steps, alreadyUp, status: statusOf(req.swarm, machines, reading) };
+}
+
+/**
+ * One look per machine (VM state, agent, engine ping); only those not serving go
+ * through start, all at once. `started`: the ones whose VM was not running.
+ */
+export async function startAll(
+  machines: Machine[],
+  progress: (text: string) => void,
+): Promise<{ looks: Array<{ vm: VmState; serving: boolean }>; notServing: Machine[]; started: string[] }> {
+  const looks = await Promise.all(machines.map(look));
+  const notServing = machines.filter((_, i) => !looks[i]!.serving);
+  const started = machines.filter((_, i) => looks[i]!.vm !== 'running').map((m) => m.name);
+  if (started.length) progress(`starting ${started.join(', ')}`);
+  await Promise.all(notServing.map((m) => startMachine(m, silentProgress())));
+  return { looks, notServing, started };
 }
 
 /** Running with a live agent and an engine that answers: nothing for start to do. */
