@@ -1,10 +1,10 @@
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { ExitCode, SkiffError } from '../errors.js';
 import { withFileLock } from '../util/file-lock.js';
-import { readTextIfExists } from '../util/exists.js';
-import { parseYamlFile, writeYamlFile } from '../util/yaml-file.js';
+import { loadAllNamed, loadNamedYaml } from '../util/named-yaml.js';
+import { writeYamlFile } from '../util/yaml-file.js';
 import { NETWORK_NAME_RE, intnetField, ipv4Field, machineNameField, mcastGroupField, networkNameField, portField, subnetField } from './fields.js';
 
 /** The facts of one private network (networks/NAME.yaml): who has which address, and what carries it. */
@@ -53,36 +53,20 @@ export function withNetworksLock<T>(home: string, fn: () => Promise<T>): Promise
 
 export async function loadNetwork(home: string, name: string): Promise<Network | undefined> {
   const file = networkFile(home, name);
-  const text = await readTextIfExists(file);
-  if (text === undefined) return undefined;
   const broken = (why: string) =>
     new SkiffError('network-corrupt', `the file of network "${name}" (${file}) is corrupt: ${why}`, {
       hint: 'fix it by hand, or delete the machines on it and the file',
       exitCode: ExitCode.environment,
     });
-  const net = parseYamlFile(text, NetworkSchema, broken);
-  if (net.name !== name) throw broken(`it names network "${net.name}"`);
-  return net;
+  return loadNamedYaml(file, name, NetworkSchema, broken, 'network');
 }
 
 export async function saveNetwork(home: string, net: Network): Promise<void> {
   await writeYamlFile(networkFile(home, net.name), 'skiff private network; written by skiff init/delete.', NetworkSchema, net);
 }
 
-export async function listNetworks(home: string): Promise<Network[]> {
-  let files: string[];
-  try {
-    files = await readdir(networksDir(home));
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
-  const nets: Network[] = [];
-  for (const f of files.filter((f) => f.endsWith('.yaml') && !f.startsWith('.')).sort()) {
-    const n = await loadNetwork(home, f.slice(0, -'.yaml'.length));
-    if (n) nets.push(n);
-  }
-  return nets;
+export function listNetworks(home: string): Promise<Network[]> {
+  return loadAllNamed(networksDir(home), (name) => loadNetwork(home, name));
 }
 
 export async function removeNetworkFile(home: string, name: string): Promise<void> {

@@ -1,10 +1,10 @@
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { ExitCode, SkiffError } from '../errors.js';
 import { ipv4Field, machineNameField, networkNameField } from '../network/fields.js';
-import { readTextIfExists } from '../util/exists.js';
-import { parseYamlFile, writeYamlFile } from '../util/yaml-file.js';
+import { loadAllNamed, loadNamedYaml } from '../util/named-yaml.js';
+import { writeYamlFile } from '../util/yaml-file.js';
 
 /**
  * A swarm made of machines that existed before it (`swarm up --machines`): no
@@ -41,16 +41,12 @@ function recordFile(home: string, name: string): string {
 
 export async function loadSwarmRecord(home: string, name: string): Promise<SwarmRecord | undefined> {
   const file = recordFile(home, name);
-  const text = await readTextIfExists(file);
-  if (text === undefined) return undefined;
   const broken = (why: string) =>
     new SkiffError('swarm-record-corrupt', `the record of swarm "${name}" (${file}) is corrupt: ${why}`, {
       hint: 'fix it by hand, or delete the file (the machines are not affected)',
       exitCode: ExitCode.environment,
     });
-  const rec = parseYamlFile(text, SwarmRecordSchema, broken);
-  if (rec.name !== name) throw broken(`it names swarm "${rec.name}"`);
-  return rec;
+  return loadNamedYaml(file, name, SwarmRecordSchema, broken, 'swarm');
 }
 
 export async function saveSwarmRecord(home: string, rec: SwarmRecord): Promise<void> {
@@ -62,18 +58,6 @@ export async function removeSwarmRecord(home: string, name: string): Promise<voi
   await rm(recordFile(home, name), { force: true });
 }
 
-export async function listSwarmRecords(home: string): Promise<SwarmRecord[]> {
-  let files: string[];
-  try {
-    files = await readdir(swarmsDir(home));
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
-  const out: SwarmRecord[] = [];
-  for (const f of files.filter((f) => f.endsWith('.yaml') && !f.startsWith('.')).sort()) {
-    const r = await loadSwarmRecord(home, f.slice(0, -'.yaml'.length));
-    if (r) out.push(r);
-  }
-  return out;
+export function listSwarmRecords(home: string): Promise<SwarmRecord[]> {
+  return loadAllNamed(swarmsDir(home), (name) => loadSwarmRecord(home, name));
 }
