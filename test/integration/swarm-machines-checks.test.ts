@@ -2,11 +2,9 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { machinePaths } from '../../src/layout/paths.js';
-import { saveMachineConfig, type MachineConfig } from '../../src/machine/config.js';
-import { joinNetwork } from '../../src/network/membership.js';
 import { saveSwarmRecord } from '../../src/swarm/record.js';
 import { skiff, snapshot } from '../helpers/cli.js';
+import { fakeMachine as makeFakeMachine } from '../helpers/fake-machine.js';
 
 /**
  * `skiff swarm up --machines` (a swarm of existing machines) and the commands on
@@ -20,26 +18,7 @@ mkdirSync(path.join(home, 'machines'), { recursive: true });
 const env = { SKIFF_HOME: home, SKIFF_RUNTIME_DIR: path.join(root, 'run') };
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-async function fakeMachine(name: string, network?: string): Promise<void> {
-  const p = machinePaths(home, name);
-  mkdirSync(p.dir, { recursive: true });
-  const config: MachineConfig = {
-    version: 1,
-    name,
-    driver: 'qemu',
-    arch: 'x86_64',
-    cpus: 1,
-    memoryMiB: 1024,
-    diskGiB: 2,
-    image: { source: 'test', sha256: '0'.repeat(64), path: '/nonexistent.iso' },
-    shares: [],
-    binfmt: false,
-    watch: true,
-    ...(network ? { network: { ...(await joinNetwork(home, network, name)) } } : {}),
-    createdAt: new Date().toISOString(),
-  };
-  await saveMachineConfig(p.config, config);
-}
+const fakeMachine = (name: string, network?: string) => makeFakeMachine(home, name, network);
 
 beforeAll(async () => {
   // a..f: the user's machines (e, f in no swarm); s-1, s-2: skiff's own swarm "s"; lab: a recorded swarm of c, d.

@@ -1,15 +1,14 @@
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { saveMachineConfig, type MachineConfig } from '../../src/machine/config.js';
-import { machinePaths } from '../../src/layout/paths.js';
 import { joinNetwork } from '../../src/network/membership.js';
 import { loadNetwork } from '../../src/network/store.js';
 import { swarmRemove } from '../../src/swarm/down.js';
 import { withSwarmLock } from '../../src/swarm/lock.js';
 import { existingNodeCount } from '../../src/swarm/members.js';
 import { swarmUp } from '../../src/swarm/up.js';
+import { fakeMachine as makeFakeMachine } from '../helpers/fake-machine.js';
 
 /** What `swarm up` and `swarm rm` decide from the files alone, before any VM is touched. */
 let home: string;
@@ -20,27 +19,7 @@ afterEach(async () => {
   await rm(home, { recursive: true, force: true });
 });
 
-/** A machine's config as init writes it (never booted here). */
-async function fakeMachine(name: string, network?: string): Promise<void> {
-  const p = machinePaths(home, name);
-  await mkdir(p.dir, { recursive: true });
-  const config: MachineConfig = {
-    version: 1,
-    name,
-    driver: 'qemu',
-    arch: 'x86_64',
-    cpus: 1,
-    memoryMiB: 1024,
-    diskGiB: 2,
-    image: { source: 'test', sha256: '0'.repeat(64), path: '/nonexistent.iso' },
-    shares: [],
-    binfmt: false,
-    watch: true,
-    ...(network ? { network: { ...(await joinNetwork(home, network, name)) } } : {}),
-    createdAt: new Date().toISOString(),
-  };
-  await saveMachineConfig(p.config, config);
-}
+const fakeMachine = (name: string, network?: string) => makeFakeMachine(home, name, network);
 
 function request(over: Partial<Parameters<typeof swarmUp>[0]> = {}) {
   let imageAsked = 0;
