@@ -41,10 +41,11 @@ export function sshBanner(port, ms = 1000) {
  * direct kernel boot, and the Docker API reached through OpenSSH's own
  * `ssh -N -L sock:/var/run/docker.sock`. No daemonize, no QMP, no pid file, no agent.
  */
-export function plainQemuArgv({ accel, cpus, memoryMiB, kernel, initrd, append, disk, iso, sshPort, consoleLog }) {
+export function plainQemuArgv({ accel, cpus, memoryMiB, kernel, initrd, append, disk, iso, sshPort, consoleLog, tcgThread = 'single' }) {
   return [
-    // The same accelerator options as skiff's driver (one TCG thread: see src/drivers/qemu/argv.ts).
-    '-machine', 'q35', '-accel', accel === 'tcg' ? 'tcg,thread=single' : accel, '-cpu', accel === 'tcg' ? 'max' : 'host',
+    // The same accelerator options as skiff's driver (one TCG thread: see src/drivers/qemu/argv.ts);
+    // bench/tcg.mjs passes tcgThread 'multi' to compare.
+    '-machine', 'q35', '-accel', accel === 'tcg' ? `tcg,thread=${tcgThread}` : accel, '-cpu', accel === 'tcg' ? 'max' : 'host',
     '-smp', String(cpus), '-m', String(memoryMiB), '-nodefaults', '-display', 'none', '-rtc', 'base=utc',
     '-kernel', kernel, '-initrd', initrd, '-append', append,
     '-drive', `if=virtio,file=${disk},format=qcow2`,
@@ -70,7 +71,7 @@ export function sshForwardArgv({ key, knownHosts, port, local }) {
  * `/_ping` answered through the OpenSSH forward, and the exact commands.
  * Every pid started is registered (`started`), so an interrupted run can still kill it.
  */
-export async function plainBoot({ machineDir, iso, accel, cpus, memoryMiB, timeoutMs = 300_000, onSpawn = (pid) => started.add(pid) }) {
+export async function plainBoot({ machineDir, iso, accel, cpus, memoryMiB, tcgThread, whileUp, timeoutMs = 300_000, onSpawn = (pid) => started.add(pid) }) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'skq-'));
   const boot = path.join(machineDir, 'driver', 'boot');
   const disk = path.join(dir, 'data.qcow2');
@@ -85,7 +86,7 @@ export async function plainBoot({ machineDir, iso, accel, cpus, memoryMiB, timeo
     await writeFile(knownHosts, `[127.0.0.1]:${sshPort} ${(await readFile(path.join(machineDir, 'ssh_host_ed25519_key.pub'), 'utf8')).trim()}\n`);
     const append = (await readFile(path.join(boot, 'cmdline'), 'utf8')).trim();
     const qemuArgv = plainQemuArgv({
-      accel, cpus, memoryMiB, kernel: path.join(boot, 'vmlinuz'), initrd: path.join(boot, 'initrd.img'), append, disk, iso, sshPort, consoleLog,
+      accel, cpus, memoryMiB, tcgThread, kernel: path.join(boot, 'vmlinuz'), initrd: path.join(boot, 'initrd.img'), append, disk, iso, sshPort, consoleLog,
     });
     const sshArgv = sshForwardArgv({ key: path.join(machineDir, 'id_ed25519'), knownHosts, port: sshPort, local });
 
@@ -119,8 +120,11 @@ export async function plainBoot({ machineDir, iso, accel, cpus, memoryMiB, timeo
       ready = /SKIFF-READY ([\d.]+)/.exec(await readFile(consoleLog, 'utf8').catch(() => ''));
       if (!ready) await sleep(200);
     }
+    // Work on the booted guest before it is torn down (bench/tcg.mjs starts containers).
+    const extra = whileUp ? await whileUp({ dockerSocket: local, consoleLog }) : undefined;
     return {
       ms,
+      extra,
       guestReady: ready ? Number(ready[1]) : undefined,
       commands: [shellJoin(['qemu-system-x86_64', ...qemuArgv]), shellJoin(['ssh', ...sshArgv])],
     };
