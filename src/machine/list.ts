@@ -1,12 +1,11 @@
-import { readdir } from 'node:fs/promises';
 import { readVmEnd } from '../agent/vm-end.js';
 import { errorMessage } from '../errors.js';
 import type { SavedState } from '../drivers/driver.js';
 import type { PauseReason } from '../drivers/pause.js';
 import { isRemote } from './config.js';
 import { Machine } from './machine.js';
+import { machineDirNames } from './near-name.js';
 import { pausedBecause } from './status.js';
-import { machinesDir } from '../layout/paths.js';
 
 export interface ListEntry {
   name: string;
@@ -27,16 +26,7 @@ export interface ListEntry {
 
 /** Every machine with a config; a broken one is listed with its error, not hidden. */
 export async function listMachines(home: string): Promise<ListEntry[]> {
-  let names: string[];
-  try {
-    names = (await readdir(machinesDir(home), { withFileTypes: true }))
-      .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
-      .map((d) => d.name)
-      .sort();
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
+  const names = await machineDirNames(home);
   return Promise.all(
     names.map(async (name): Promise<ListEntry | undefined> => {
       try {

@@ -1,4 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
+import { ExitCode, SkiffError } from '../../errors.js';
 import type { Machine } from '../../machine/machine.js';
 import type { StartResult } from '../../machine/start.js';
 import { action, machineFlag, type CommandContext, type GlobalArgs } from '../context.js';
@@ -15,6 +16,7 @@ export interface StartArgs extends InitArgs {
 async function loadOrInit(argv: StartArgs, ctx: CommandContext): Promise<Machine> {
   const { findOrCreate } = await import('../../machine/init.js');
   const { machine } = await findOrCreate(ctx.home, ctx.name, async () => {
+    await refuseLikelyTypo(ctx.home, ctx.name);
     ctx.out.note(`Machine "${ctx.name}" does not exist yet: creating it.`);
     const [{ settingsFrom }, { resolveImageWithProgress }] = await Promise.all([import('../settings.js'), import('../image.js')]);
     return {
@@ -25,6 +27,27 @@ async function loadOrInit(argv: StartArgs, ctx: CommandContext): Promise<Machine
     };
   });
   return machine;
+}
+
+/**
+ * `start` makes a machine that does not exist, so a slip in `-m` would boot a
+ * new VM of defaults beside the one meant. A name a typo away from an existing
+ * machine is refused instead; `init` makes such a machine on purpose.
+ */
+async function refuseLikelyTypo(home: string, name: string): Promise<void> {
+  if (name === 'default') return;
+  const [{ machineDirNames, nearestName }, { machinePaths }, { existsSync }] = await Promise.all([
+    import('../../machine/near-name.js'),
+    import('../../layout/paths.js'),
+    import('node:fs'),
+  ]);
+  const existing = (await machineDirNames(home)).filter((n) => existsSync(machinePaths(home, n).config));
+  const near = nearestName(name, existing);
+  if (near === undefined) return;
+  throw new SkiffError('no-machine', `machine "${name}" does not exist; did you mean "${near}"?`, {
+    hint: `skiff start -m ${near}; to make a new machine "${name}", run \`skiff init -m ${name}\` first`,
+    exitCode: ExitCode.notFound,
+  });
 }
 
 export async function runStart(argv: StartArgs, ctx: CommandContext): Promise<void> {

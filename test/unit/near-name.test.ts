@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { editDistance, nearestName } from '../../src/machine/near-name.js';
+
+describe('editDistance', () => {
+  it.each([
+    ['web', 'web', 0],
+    ['web', 'wbe', 1], // two neighbours swapped
+    ['web', 'webb', 1],
+    ['web', 'we', 1],
+    ['devbox', 'debvox', 1], // a swap is one edit
+    ['devbox', 'dvebxo', 2],
+    ['pi', 'arm', 3],
+    ['', 'abc', 3],
+  ])('%s -> %s is %i', (a, b, d) => {
+    expect(editDistance(a, b)).toBe(d);
+    expect(editDistance(b, a)).toBe(d);
+  });
+});
+
+describe('nearestName', () => {
+  const names = ['default', 'devbox', 'pi', 'web'];
+  it('finds a slip of the keyboard', () => {
+    expect(nearestName('wbe', names)).toBe('web');
+    expect(nearestName('devbxo', names)).toBe('devbox');
+    expect(nearestName('debvox', names)).toBe('devbox');
+    expect(nearestName('dvebxo', names)).toBe('devbox');
+    expect(nearestName('p1', names)).toBe('pi');
+    expect(nearestName('Web', names)).toBe('web');
+    expect(nearestName('defualt', names)).toBe('default');
+  });
+  it('leaves a new name alone', () => {
+    expect(nearestName('staging', names)).toBeUndefined();
+    // Short names: a letter more or less, or two slips, is another name.
+    expect(nearestName('db', names)).toBeUndefined();
+    expect(nearestName('api', names)).toBeUndefined();
+    expect(nearestName('wb', names)).toBeUndefined();
+    expect(nearestName('webs', names)).toBeUndefined();
+  });
+  it('an exact match is no typo', () => {
+    expect(nearestName('web', names)).toBeUndefined();
+  });
+  it('prefers the closest', () => {
+    expect(nearestName('backend', ['backedn1', 'backend2'])).toBe('backend2');
+    expect(nearestName('backend', ['backend2', 'backedn1'])).toBe('backend2');
+  });
+});
