@@ -2,8 +2,10 @@
 // issue 21 item 4: which TCG setup boots fastest without the guest kernel's
 // "Oops: int3". Needs no KVM; run under the boot lock:
 //   npm run build && flock /tmp/skiff-boot.lock node bench/tcg.mjs [--rounds 5] [--variants single2,single1,multi2] [--containers 5] [--out FILE]
-// Variants: one TCG thread with 2 vCPUs (skiff's choice), one TCG thread with
-// 1 vCPU, multi-threaded TCG with 2 vCPUs. Each boot is the cold-start
+// Variants: one TCG thread with 2 vCPUs, one TCG thread with 1 vCPU,
+// multi-threaded TCG with 2 vCPUs, and multi2-nokeys: the same with
+// cgroup.memory=nokmem,nosocket on the kernel command line (the two static
+// keys a container's first memory cgroup flips at run time). Each boot is the cold-start
 // reference of bench/run.js (bench/lib/plain-qemu.js: the machine's kernel,
 // initrd and a fresh copy of its data disk, to /_ping through `ssh -N -L`),
 // then N `docker run --rm` of a busybox image (the oops came as containers
@@ -32,17 +34,20 @@ const VARIANTS = {
   single2: { label: 'one TCG thread, 2 vCPUs (skiff)', tcgThread: 'single', cpus: 2 },
   single1: { label: 'one TCG thread, 1 vCPU', tcgThread: 'single', cpus: 1 },
   multi2: { label: 'multi-threaded TCG, 2 vCPUs', tcgThread: 'multi', cpus: 2 },
+  'multi2-nokeys': { label: 'multi-threaded TCG, 2 vCPUs, cgroup.memory=nokmem,nosocket', tcgThread: 'multi', cpus: 2, append: 'cgroup.memory=nokmem,nosocket' },
 };
 const names = args.variants.split(',');
 for (const n of names) if (!VARIANTS[n]) throw new Error(`unknown variant ${n}: one of ${Object.keys(VARIANTS).join(', ')}`);
 const rounds = Number(args.rounds);
 const containers = Number(args.containers);
-const OOPS = /Oops|BUG:|general protection fault|Kernel panic/;
+const OOPS = /^.*(Oops|BUG:|general protection fault|Kernel panic).*$/m;
+const RIP = /^.*RIP: 0010:(\S+).*$/m;
 
 function docker(sock, argv, timeoutMs = 120_000) {
   return new Promise((resolve) => {
     const t0 = performance.now();
-    execFile('docker', ['-H', `unix://${sock}`, ...argv], { timeout: timeoutMs }, (err, stdout, stderr) =>
+    // SIGKILL: on SIGTERM `docker run --rm` waits to remove its container, forever when the guest died.
+    execFile('docker', ['-H', `unix://${sock}`, ...argv], { timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) =>
       resolve({ ok: !err, ms: performance.now() - t0, out: `${stdout}${stderr}`.trim() }),
     );
   });
@@ -79,6 +84,7 @@ try {
           cpus: v.cpus,
           memoryMiB: 2048,
           tcgThread: v.tcgThread,
+          ...(v.append ? { appendExtra: v.append } : {}),
           timeoutMs: 180_000,
           whileUp: async ({ dockerSocket, consoleLog }) => {
             const runs = [];
@@ -88,7 +94,8 @@ try {
               if (!c.ok) break;
             }
             const console = await readFile(consoleLog, 'utf8').catch(() => '');
-            return { runs, oops: OOPS.exec(console)?.[0], failed: runs.find((c) => !c.ok)?.out };
+            const oops = OOPS.exec(console);
+            return { runs, oops: oops ? `${oops[0].replace(/^\[[\s\d.]+\]\s*/, '')} at ${RIP.exec(console)?.[1] ?? '?'}` : undefined, failed: runs.find((c) => !c.ok)?.out };
           },
         });
         row = { bootMs: b.ms, runMs: b.extra.runs.filter((c) => c.ok).map((c) => c.ms), oops: b.extra.oops, failed: b.extra.failed };

@@ -71,7 +71,7 @@ export function sshForwardArgv({ key, knownHosts, port, local }) {
  * `/_ping` answered through the OpenSSH forward, and the exact commands.
  * Every pid started is registered (`started`), so an interrupted run can still kill it.
  */
-export async function plainBoot({ machineDir, iso, accel, cpus, memoryMiB, tcgThread, whileUp, timeoutMs = 300_000, onSpawn = (pid) => started.add(pid) }) {
+export async function plainBoot({ machineDir, iso, accel, cpus, memoryMiB, tcgThread, appendExtra, whileUp, timeoutMs = 300_000, onSpawn = (pid) => started.add(pid) }) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'skq-'));
   const boot = path.join(machineDir, 'driver', 'boot');
   const disk = path.join(dir, 'data.qcow2');
@@ -84,7 +84,7 @@ export async function plainBoot({ machineDir, iso, accel, cpus, memoryMiB, tcgTh
     await copyFile(path.join(machineDir, 'driver', 'data.qcow2'), disk);
     const sshPort = await freePort();
     await writeFile(knownHosts, `[127.0.0.1]:${sshPort} ${(await readFile(path.join(machineDir, 'ssh_host_ed25519_key.pub'), 'utf8')).trim()}\n`);
-    const append = (await readFile(path.join(boot, 'cmdline'), 'utf8')).trim();
+    const append = [(await readFile(path.join(boot, 'cmdline'), 'utf8')).trim(), ...(appendExtra ? [appendExtra] : [])].join(' ');
     const qemuArgv = plainQemuArgv({
       accel, cpus, memoryMiB, tcgThread, kernel: path.join(boot, 'vmlinuz'), initrd: path.join(boot, 'initrd.img'), append, disk, iso, sshPort, consoleLog,
     });

@@ -38,8 +38,10 @@ export function buildQemuArgv(i: QemuArgvInput): string[] {
   // virt: gic-version=max takes the newest interrupt controller the accelerator offers (TCG and KVM alike).
   a.push('-machine', i.arch === 'x86_64' ? 'q35' : 'virt,gic-version=max');
   // Multi-threaded TCG races the guest kernel's live code patching (int3-based
-  // text_poke for static keys, flipped as containers start): about one boot in seven
-  // ended in "Oops: int3" here. One TCG thread for all vCPUs does not race.
+  // text_poke for static keys, flipped as containers start): the guest dies in
+  // "Oops: int3". It boots a third faster, but no kernel argument keeps every
+  // such key still (bench/tcg.results.md, bench/tcg-nokeys.results.md, and
+  // bench/ANALYSIS.md). One TCG thread for all vCPUs does not race.
   a.push('-accel', i.accel === 'tcg' ? 'tcg,thread=single' : i.accel);
   a.push('-cpu', cpuModel(i.arch, i.accel, i.qemuVersion));
   a.push('-smp', String(i.cpus), '-m', String(i.memoryMiB));
