@@ -19,7 +19,8 @@ export function renderResults(res, args) {
   L.push(`- Machine: ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, ${m.kernel}`);
   L.push(`- Accelerator: **${accel}**${accel === 'tcg' ? ' (KVM does not work on this host; every VM figure is emulated and absolute times are TCG times)' : ''}`);
   L.push(`- Software: Node ${m.node}; ${m.qemu}; ${m.openssh}; ${m.hyperfine}`);
-  L.push(`- Load average (1/5/15 min) before each part: ${res.loads.map((l) => `${l.where} ${l.load}`).join('; ')}. This machine has ${m.cores} cores; a 1-minute load above ${m.cores} means other work (other engineers' builds, tests and VMs) competed with the benchmark, which slows both sides of every comparison but adds noise.`);
+  const quietNote = res.args?.['quiet-load'] ? ` Before each part the run waited (at most ${res.args['quiet-wait']} s) for the 1-minute load to fall below ${res.args['quiet-load']}: the seconds waited are in brackets.` : '';
+  L.push(`- Load average (1/5/15 min) before each part: ${res.loads.map((l) => `${l.where} ${l.load}${l.waitedS !== undefined ? ` [${l.waitedS} s]` : ''}`).join('; ')}.${quietNote} This machine has ${m.cores} cores; a 1-minute load above ${m.cores} means other work (other engineers' builds, tests and VMs) competed with the benchmark, which slows both sides of every comparison but adds noise.`);
   if (res.errors.length) L.push(`- **Failed parts:** ${res.errors.map((e) => `${e.section}: ${e.message}`).join('; ')}`);
   L.push('');
 

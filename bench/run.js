@@ -10,6 +10,7 @@
  * Every results file is what one run wrote: nothing is merged in from another run.
  */
 import { readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { coldArm64Bench, renderColdArm64 } from './lib/cold-arm64.js';
@@ -40,6 +41,10 @@ const { values: a } = parseArgs({
     'shellinit-runs': { type: 'string', default: '40' },
     'warm-runs': { type: 'string', default: '10' },
     'swarm-nodes': { type: 'string', default: '2' },
+    // Before each part, wait (up to --quiet-wait seconds) for the 1-minute load to fall below
+    // this: the work of the part before (boots, transfers) must not weigh on the next one.
+    'quiet-load': { type: 'string', default: '1' },
+    'quiet-wait': { type: 'string', default: '300' },
     'no-profile': { type: 'boolean', default: false },
     // Re-render RESULTS.md from a saved RESULTS.json (e.g. after editing ANALYSIS.md), measuring nothing.
     'render-only': { type: 'boolean', default: false },
@@ -68,12 +73,21 @@ for (const s of want) {
   if (!SECTIONS.includes(s) && !OPT_IN.includes(s)) throw new Error(`--only: unknown section ${s} (known: ${[...SECTIONS, ...OPT_IN].join(', ')}, or cold-arm64 alone)`);
 }
 
-const res = { started: new Date().toISOString(), sections: [...want], loads: [], errors: [], args: { runs: a.runs, iso: a.iso, 'guest-mb': a['guest-mb'], 'guest-rounds': a['guest-rounds'] } };
-const note = (where) => res.loads.push({ where, load: loadavg() });
+const res = { started: new Date().toISOString(), sections: [...want], loads: [], errors: [], args: { runs: a.runs, iso: a.iso, 'guest-mb': a['guest-mb'], 'guest-rounds': a['guest-rounds'], 'quiet-load': a['quiet-load'], 'quiet-wait': a['quiet-wait'] } };
+const note = (where, waitedS) => res.loads.push({ where, load: loadavg(), ...(waitedS !== undefined ? { waitedS } : {}) });
+
+/** Waits until the 1-minute load is below --quiet-load, or --quiet-wait has passed; returns the seconds waited. */
+async function quiet() {
+  const t0 = Date.now();
+  const limit = Number(a['quiet-wait']) * 1000;
+  while (os.loadavg()[0] >= Number(a['quiet-load']) && Date.now() - t0 < limit) await new Promise((r) => setTimeout(r, 5_000));
+  return Math.round((Date.now() - t0) / 1000);
+}
+
 /** A failed section is recorded and the rest still run: one broken part must not hide the others' numbers. */
 async function section(name, fn) {
   if (!want.has(name)) return;
-  note(name);
+  note(name, await quiet());
   log(`${name}: start (load ${loadavg()})`);
   try {
     res[name] = await fn();
@@ -110,7 +124,7 @@ try {
     res.initCommand = `node bin/skiff.js init --iso ${a.iso} --disk 4G --no-shares`;
     await sk.mustCli(['init', '--iso', a.iso, '--disk', '4G', '--no-shares']);
     // The first boot formats the data disk: recorded, not counted among the cold starts.
-    note('first boot');
+    note('first boot', await quiet());
     const first = await sk.mustCli(['start', '--json', '--timings']);
     res.firstBoot = { ms: first.ms, timings: JSON.parse(first.stdout).timings, guest: await sk.consoleMarkers() };
     res.status = await sk.status();
