@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // issue 21 item 4: which TCG setup boots fastest without the guest kernel's
 // "Oops: int3". Needs no KVM; run under the boot lock:
-//   npm run build && flock /tmp/skiff-boot.lock node bench/tcg.mjs [--rounds 5] [--variants single2,single1,multi2] [--containers 5] [--out FILE]
+//   npm run build && flock /tmp/skiff-boot.lock node bench/tcg.mjs [--rounds 5]
+//     [--variants single2,single1,multi2,multi2-nokeys] [--containers 5] [--out FILE]
 // Variants: one TCG thread with 2 vCPUs, one TCG thread with 1 vCPU,
 // multi-threaded TCG with 2 vCPUs, and multi2-nokeys: the same with
 // cgroup.memory=nokmem,nosocket on the kernel command line (the two static
-// keys a container's first memory cgroup flips at run time). Each boot is the cold-start
-// reference of bench/run.js (bench/lib/plain-qemu.js: the machine's kernel,
+// keys a container's first memory cgroup flips at run time); the first three
+// by default. Each boot is the cold-start reference of bench/run.js (bench/lib/plain-qemu.js: the machine's kernel,
 // initrd and a fresh copy of its data disk, to /_ping through `ssh -N -L`),
 // then N `docker run --rm` of a busybox image (the oops came as containers
 // started), then the guest console is searched for an oops. The order of the
@@ -108,8 +109,7 @@ try {
     }
   }
 } finally {
-  await sk.cli(['stop', '--force']);
-  await sk.cli(['delete', '--yes']);
+  // delete stops the machine first.
   await sk.destroy();
 }
 
