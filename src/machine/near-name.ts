@@ -31,18 +31,29 @@ export function editDistance(a: string, b: string): number {
 
 /**
  * The existing name `name` was most likely meant to be: the same but for case,
- * or one or two slips of the keyboard away. Names of four letters or fewer
- * match only one slip that keeps the length (a wrong or swapped letter): a
- * letter more or less turns "pi" into "api", an unrelated name.
+ * or one or two slips of the keyboard away. Short names tell less: names of
+ * three or four letters match a swap of two neighbours only ("wbe" for "web",
+ * not "api" for "app"), names of one or two letters case only. Names that
+ * differ only in their digits are siblings, not slips ("web2" beside "web1").
  */
 export function nearestName(name: string, names: string[]): string | undefined {
   let best: { name: string; d: number } | undefined;
+  const digitless = (x: string) => x.replace(/[0-9]+/g, '#');
   for (const n of names) {
     if (n === name) return undefined;
-    const d = n.toLowerCase() === name.toLowerCase() ? 0 : editDistance(name, n);
-    const short = Math.min(name.length, n.length) <= 4;
-    const near = short ? d <= 1 && n.length === name.length : d <= 2;
+    if (n.toLowerCase() === name.toLowerCase()) return n;
+    if (digitless(n) === digitless(name)) continue;
+    const d = editDistance(name, n);
+    const shortest = Math.min(name.length, n.length);
+    const near = shortest <= 2 ? false : shortest <= 4 ? d === 1 && isSwap(name, n) : d <= 2;
     if (near && (!best || d < best.d)) best = { name: n, d };
   }
   return best?.name;
+}
+
+/** b is a with two neighbouring letters swapped. */
+function isSwap(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  const diff = [...a].flatMap((c, i) => (c === b[i] ? [] : [i]));
+  return diff.length === 2 && diff[1] === diff[0]! + 1 && a[diff[0]!] === b[diff[1]!] && a[diff[1]!] === b[diff[0]!];
 }

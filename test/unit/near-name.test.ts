@@ -24,8 +24,8 @@ describe('nearestName', () => {
     expect(nearestName('devbxo', names)).toBe('devbox');
     expect(nearestName('debvox', names)).toBe('devbox');
     expect(nearestName('dvebxo', names)).toBe('devbox');
-    expect(nearestName('p1', names)).toBe('pi');
     expect(nearestName('Web', names)).toBe('web');
+    expect(nearestName('PI', names)).toBe('pi');
     expect(nearestName('defualt', names)).toBe('default');
   });
   it('leaves a new name alone', () => {
@@ -35,6 +35,17 @@ describe('nearestName', () => {
     expect(nearestName('api', names)).toBeUndefined();
     expect(nearestName('wb', names)).toBeUndefined();
     expect(nearestName('webs', names)).toBeUndefined();
+    expect(nearestName('p1', names)).toBeUndefined();
+    expect(nearestName('wex', names)).toBeUndefined(); // a wrong letter in a short name: another name
+    expect(nearestName('api', ['app'])).toBeUndefined();
+    expect(nearestName('x', ['a'])).toBeUndefined();
+  });
+  it('numbered siblings are not slips', () => {
+    expect(nearestName('web2', ['web1'])).toBeUndefined();
+    expect(nearestName('node-12', ['node-1'])).toBeUndefined();
+    expect(nearestName('worker3', ['worker1', 'worker2'])).toBeUndefined();
+    // A slip in the letters of a numbered name still is one.
+    expect(nearestName('wroker1', ['worker1'])).toBe('worker1');
   });
   it('an exact match is no typo', () => {
     expect(nearestName('web', names)).toBeUndefined();
