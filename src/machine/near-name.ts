@@ -34,11 +34,11 @@ export function editDistance(a: string, b: string): number {
  * or one or two slips of the keyboard away. Short names tell less: names of
  * three or four letters match a swap of two neighbours only ("wbe" for "web",
  * not "api" for "app"), names of one or two letters case only. Names that
- * differ only in their digits are siblings, not slips ("web2" beside "web1").
+ * differ only in their digits are siblings, not slips ("web2" beside "web1" or "web").
  */
 export function nearestName(name: string, names: string[]): string | undefined {
   let best: { name: string; d: number } | undefined;
-  const digitless = (x: string) => x.replace(/[0-9]+/g, '#');
+  const digitless = (x: string) => x.replace(/[0-9]+/g, '');
   for (const n of names) {
     if (n === name) return undefined;
     if (n.toLowerCase() === name.toLowerCase()) return n;

@@ -44,6 +44,8 @@ describe('nearestName', () => {
     expect(nearestName('web2', ['web1'])).toBeUndefined();
     expect(nearestName('node-12', ['node-1'])).toBeUndefined();
     expect(nearestName('worker3', ['worker1', 'worker2'])).toBeUndefined();
+    expect(nearestName('backend', ['backend2'])).toBeUndefined();
+    expect(nearestName('web1', ['web'])).toBeUndefined();
     // A slip in the letters of a numbered name still is one.
     expect(nearestName('wroker1', ['worker1'])).toBe('worker1');
   });
@@ -51,7 +53,7 @@ describe('nearestName', () => {
     expect(nearestName('web', names)).toBeUndefined();
   });
   it('prefers the closest', () => {
-    expect(nearestName('backend', ['backedn1', 'backend2'])).toBe('backend2');
-    expect(nearestName('backend', ['backend2', 'backedn1'])).toBe('backend2');
+    expect(nearestName('frontend', ['frnotedn', 'frontedn'])).toBe('frontedn');
+    expect(nearestName('frontend', ['frontedn', 'frnotedn'])).toBe('frontedn');
   });
 });
