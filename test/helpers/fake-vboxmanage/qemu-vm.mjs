@@ -48,8 +48,9 @@ export function growVdi(file, mib) {
 
 export function qemuArgv(vm, runDir) {
   // One TCG thread, as skiff's QEMU driver: QEMU's default for an x86_64 guest is
-  // multi-threaded TCG, under which the guest kernel dies in "Oops: int3" in about
-  // one boot in five to fifty (bench/tcg.results.md, bench/tcg-nokeys.results.md).
+  // multi-threaded TCG, under which the guest kernel can die in "Oops: int3"
+  // (bench/ANALYSIS.md; bench/tcg-nokeys.results.md: one boot in 50, even with the
+  // two static keys of the first oops kept still).
   const argv = ['-machine', 'pc', '-accel', 'tcg,thread=single', '-cpu', 'max', '-smp', String(vm.cpus), '-m', String(vm.memory), '-display', 'none', '-no-user-config', '-nodefaults'];
   const bootIndex = { dvddrive: vm.boot.indexOf('dvd'), hdd: vm.boot.indexOf('disk') };
   vm.controllers.forEach((c, ci) => {
