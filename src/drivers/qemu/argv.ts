@@ -79,9 +79,10 @@ export function buildQemuArgv(i: QemuArgvInput): string[] {
 /**
  * -cpu host is only meaningful with a hypervisor. Under TCG, x86_64 takes "max"
  * (every emulated feature). aarch64's "max" emulates pointer authentication with
- * the architected QARMA cipher, which made the guest 2.7x slower to ready here
- * (46.7 s against 17.6 s, iso/README.md); pauth-impdef=on (QEMU >= 6.0) keeps the
- * feature with a cheap implementation-defined cipher. Older QEMUs get cortex-a72.
+ * the architected QARMA cipher, which made the guest more than twice as slow to
+ * ready here (38.8 s against 16.1-17.6 s for the others, bench/iso.results.md);
+ * pauth-impdef=on (QEMU >= 6.0) keeps the feature with a cheap
+ * implementation-defined cipher. Older QEMUs get cortex-a72.
  */
 export function cpuModel(arch: Arch, accel: Accel, qemuVersion: string): string {
   if (accel !== 'tcg') return 'host';
