@@ -4,7 +4,7 @@ import type { SavedState } from '../drivers/driver.js';
 import type { PauseReason } from '../drivers/pause.js';
 import { isRemote } from './config.js';
 import { Machine } from './machine.js';
-import { machineDirNames } from './near-name.js';
+import { machineDirNames } from '../layout/machine-dirs.js';
 import { pausedBecause } from './status.js';
 
 export interface ListEntry {

@@ -1,19 +1,3 @@
-import { readdir } from 'node:fs/promises';
-import { machinesDir } from '../layout/paths.js';
-
-/** The names under machines/ (a leftover of an interrupted init among them: callers load to be sure). */
-export async function machineDirNames(home: string): Promise<string[]> {
-  try {
-    return (await readdir(machinesDir(home), { withFileTypes: true }))
-      .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
-      .map((d) => d.name)
-      .sort();
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
-}
-
 /** Edits (insert, delete, substitute, swap two neighbours) from a to b. */
 export function editDistance(a: string, b: string): number {
   const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);

@@ -36,8 +36,9 @@ async function loadOrInit(argv: StartArgs, ctx: CommandContext): Promise<Machine
  */
 async function refuseLikelyTypo(home: string, name: string): Promise<void> {
   if (name === 'default') return;
-  const [{ machineDirNames, nearestName }, { machinePaths }, { existsSync }] = await Promise.all([
+  const [{ nearestName }, { machineDirNames }, { machinePaths }, { existsSync }] = await Promise.all([
     import('../../machine/near-name.js'),
+    import('../../layout/machine-dirs.js'),
     import('../../layout/paths.js'),
     import('node:fs'),
   ]);
