@@ -5,15 +5,20 @@
  *   node bench/shares.mjs [--copies 3] [--big-mib 1024] [--variants default,msize256k,msize1m,loose,none]
  *     [--virtiofs auto,always,none] [--virtiofsd /usr/lib/qemu/virtiofsd] [--iso PATH] [--out bench/shares.results.md]
  *
+ * The first row after the VM's disk is the share as skiff itself serves and
+ * mounts it (virtiofs where the host can run it; SKIFF_SHARE_FS=9p in the
+ * environment measures 9p there instead).
+ *
  * Small files: a tar of `--copies` copies of skiff's own node_modules (installed
  * from the npm cache by `npm ci`, 3,633 files each) is unpacked into the directory
  * under test, then every file is read back (after dropping the guest's caches).
  * Sequential: `--big-mib` MiB written with dd (fsync at the end), then read back
  * after dropping caches. Each 9p variant remounts the same share with other
  * options through the guest's own mount script; timings come from the guest's
- * /proc/uptime (centiseconds), so SSH round trips are not counted.
- * virtiofs (`--virtiofs` cache modes, '' for none) is not something skiff can
- * start: each mode is a boot of the same machine by hand (see withVirtiofs).
+ * /proc/uptime (centiseconds), so SSH round trips are not counted; skiff boots
+ * the machine again with SKIFF_SHARE_FS=9p for them if it chose virtiofs.
+ * Other virtiofsd cache modes (`--virtiofs`, '' for none) are boots of the same
+ * machine by hand from a 9p run's command line (see withVirtiofs).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,8 +35,8 @@ const { values: a } = parseArgs({
     copies: { type: 'string', default: '3' },
     'big-mib': { type: 'string', default: '1024' },
     variants: { type: 'string', default: 'default,msize256k,loose,none' },
-    // virtiofsd cache modes; '' skips virtiofs. Each mode is its own boot (virtiofsd cannot be swapped under a running QEMU).
-    virtiofs: { type: 'string', default: 'auto,always,none' },
+    // virtiofsd cache modes booted by hand; '' skips them. Each mode is its own boot (virtiofsd cannot be swapped under a running QEMU).
+    virtiofs: { type: 'string', default: '' },
     virtiofsd: { type: 'string', default: '/usr/lib/qemu/virtiofsd' },
     iso: { type: 'string', default: DEFAULT_ISO },
     out: { type: 'string', default: path.join(root, 'bench', 'shares.results.md') },
@@ -92,9 +97,9 @@ const parse = (out) =>
       .map(([k, s, e]) => [k, Number(e) - Number(s)]),
   );
 
-// virtiofs: skiff has no virtiofs support, so the bench boots the same machine by
-// hand with the argv skiff used (from its run state), the -virtfs device swapped
-// for QEMU's vhost-user-fs-pci served by virtiofsd, and guest RAM shared (memfd).
+// virtiofs in other cache modes than skiff's: the bench boots the same machine by
+// hand with the argv of a 9p run of skiff (from its run state), the -virtfs device
+// swapped for QEMU's vhost-user-fs-pci served by virtiofsd, and guest RAM shared (memfd).
 const handPids = new Set();
 const freePort = () =>
   new Promise((resolve, reject) => {
@@ -169,6 +174,7 @@ const withVirtiofs = async (argv, mode, fn) => {
 
 const results = {};
 const failed = {};
+let skiffFs = '?';
 let cleaned;
 const cleanup = () =>
   (cleaned ??= (async () => {
@@ -189,8 +195,20 @@ try {
   log('VM disk (/mnt/data)');
   results['VM disk'] = parse(await ssh(WORKLOAD, '/mnt/data', a['big-mib']));
   log(JSON.stringify(results['VM disk']));
-  // virtiofs first (hand-started boots of the same machine and disk), then skiff boots it again for 9p.
+  skiffFs = (await sk.status()).shares[0].fs;
+  log(`skiff's own share (${skiffFs})`);
+  results[`skiff: ${skiffFs}`] = parse(await ssh(WORKLOAD, share, a['big-mib']));
+  log(JSON.stringify(results[`skiff: ${skiffFs}`]));
+  const variants = a.variants.split(',').filter(Boolean);
   const vfsModes = a.virtiofs ? a.virtiofs.split(',') : [];
+  // Hand-built virtiofs boots and 9p variants both need a 9p run of skiff.
+  if (skiffFs !== '9p' && (variants.length > 0 || vfsModes.length > 0)) {
+    log('booting again with SKIFF_SHARE_FS=9p');
+    await sk.mustCli(['stop']);
+    sk.env.SKIFF_SHARE_FS = '9p';
+    await sk.mustCli(['start', '--json']);
+  }
+  // virtiofs first (hand-started boots of the same machine and disk), then skiff boots it again for 9p.
   if (vfsModes.length > 0 && !existsSync(a.virtiofsd)) log(`no ${a.virtiofsd}: virtiofs skipped`);
   else if (vfsModes.length > 0) {
     const runState = JSON.parse(readFileSync(path.join(sk.machineDir, 'driver', 'state.json'), 'utf8'));
@@ -211,7 +229,7 @@ try {
     log('booting again for 9p');
     await sk.mustCli(['start', '--json']);
   }
-  for (const v of a.variants.split(',')) {
+  for (const v of variants) {
     await ssh('umount "$1" && /usr/lib/skiff/shares 9p share0 rw "$1" "$2"', share, VARIANTS[v]);
     log(`9p ${v} (${VARIANTS[v]})`);
     results[`9p ${v}`] = parse(await ssh(WORKLOAD, share, a['big-mib']));
@@ -231,7 +249,7 @@ const md = [
   `# Shared folders against the VM's own disk`,
   '',
   `${new Date().toISOString()}, ${os.cpus().length} cores, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}, TCG.`,
-  `Command: \`node bench/shares.mjs --copies ${a.copies} --big-mib ${a['big-mib']} --variants ${a.variants} --virtiofs '${a.virtiofs}'${a.iso === DEFAULT_ISO ? '' : ` --iso ${a.iso}`}\` (one run each).`,
+  `Command: \`node bench/shares.mjs --copies ${a.copies} --big-mib ${a['big-mib']} --variants '${a.variants}' --virtiofs '${a.virtiofs}'${a.iso === DEFAULT_ISO ? '' : ` --iso ${a.iso}`}\` (one run each).`,
   `Small files: ${files} files (${a.copies} copies of skiff's node_modules); sequential: ${a['big-mib']} MiB.`,
   '',
   '| where | unpack tree | read tree | write seq | read seq |',
@@ -240,13 +258,14 @@ const md = [
   '',
   ...Object.entries(failed).map(([k, m]) => `${k} failed: ${m}`),
   ...(Object.keys(failed).length > 0 ? [''] : []),
-  '9p options: ' + a.variants.split(',').map((k) => `${k} = \`${VARIANTS[k]}\``).join('; ') + '.',
+  `skiff: the share as skiff serves and mounts it (\`skiff status\`: ${skiffFs}${skiffFs === 'virtiofs' ? ', virtiofsd -o cache=auto, run as ' + os.userInfo().username : ''}${process.env.SKIFF_SHARE_FS ? `, SKIFF_SHARE_FS=${process.env.SKIFF_SHARE_FS}` : ''}).`,
+  ...(a.variants ? ['', '9p options: ' + a.variants.split(',').map((k) => `${k} = \`${VARIANTS[k]}\``).join('; ') + '.'] : []),
   ...(a.virtiofs
     ? [
         '',
         `virtiofs: ${a.virtiofsd} (run as ${os.userInfo().username}) with \`-o cache=MODE\`, QEMU \`vhost-user-fs-pci\` and guest RAM from ` +
-          '`memory-backend-memfd,share=on`; skiff cannot start that itself, so those rows come from boots of the same machine and disk by hand, ' +
-          "with skiff's own argv and only the share device and memory backend changed (see the script).",
+          '`memory-backend-memfd,share=on`: those rows come from boots of the same machine and disk by hand, ' +
+          "with the argv of skiff's 9p run and only the share device and memory backend changed (see the script).",
       ]
     : []),
   '',

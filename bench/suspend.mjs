@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // issue 20: suspend and resume against a cold start, in one run on one machine.
 // Boots one throwaway machine (run under the boot lock):
-//   npm run build && flock /tmp/skiff-boot.lock node bench/suspend.mjs [--rounds 5] [--variants] [--iso PATH] [--out FILE]
+//   npm run build && flock /tmp/skiff-boot.lock node bench/suspend.mjs [--rounds 5] [--share] [--variants] [--iso PATH] [--out FILE]
 // Each round: `skiff start` from stopped (cold), a running container, `skiff
 // suspend`, `skiff start` (resume); every time is the CLI's wall clock until it
 // exits, and `docker version` must answer right after each start. The load
-// average is printed before each round.
+// average is printed before each round. --share: the machine shares one host
+// folder (on the file system skiff picks; SKIFF_SHARE_FS=9p forces 9p), which a
+// suspend unplugs and a resume plugs back and mounts.
 // --variants then compares ways to save the same guest, on QMP directly: the
 // compressor and its level; for each, the save time, the size, and the time until
 // a new QEMU (-incoming, warm page cache) has loaded it.
@@ -13,7 +15,7 @@
 // init_on_free=1 (freed pages zeroed, so a dropped page cache saves as zero
 // pages) against without, and the state each saves after dropping the cache.
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +28,8 @@ const arg = (name, def) => {
 };
 const rounds = Number(arg('rounds', '5'));
 const variants = process.argv.includes('--variants');
+const withShare = process.argv.includes('--share');
+let shareFs = 'no shares';
 const zeroingPairs = Number(arg('zeroing', '0'));
 const iso = path.resolve(arg('iso', path.join(here, '../iso/out/skiff-amd64.iso')));
 const out = arg('out', path.join(here, 'suspend.results.md'));
@@ -96,13 +100,16 @@ async function compareZeroing() {
 }
 let dockerHost = '';
 try {
-  await skiff(['init', '--iso', iso, '--no-shares', '--cpus', '2', '--memory', '2G', '--disk', '4G']);
+  const shareDir = path.join(root, 'share');
+  if (withShare) mkdirSync(shareDir);
+  await skiff(['init', '--iso', iso, ...(withShare ? ['--share', shareDir] : ['--no-shares']), '--cpus', '2', '--memory', '2G', '--disk', '4G']);
   for (let i = 1; i <= rounds; i++) {
     console.log(`round ${i}/${rounds}: load ${load()}`);
     const cold = await timed(() => skiff(['start', '--json']));
     const socket = JSON.parse(cold.v).socket;
     dockerHost = `unix://${socket}`;
     await run('docker', ['-H', dockerHost, 'version', '--format', '{{.Server.Version}}']);
+    if (i === 1 && withShare) shareFs = `one share (${JSON.parse(await skiff(['status', '--json'])).shares[0].fs})`;
     if (i === 1) await run('docker', ['-H', dockerHost, 'import', path.join(here, '../iso/out/busybox-rootfs-amd64.tar'), 'skb/bb:1']);
     await run('docker', ['-H', dockerHost, 'run', '-d', '--rm', '--name', `c${i}`, 'skb/bb:1', 'busybox', 'sleep', '3600']);
     const sus = await timed(() => skiff(['suspend', '--json']));
@@ -209,13 +216,14 @@ async function compareVariants() {
   return rows;
 }
 
-const cmd = `npm run build && flock /tmp/skiff-boot.lock node bench/suspend.mjs --rounds ${rounds}${variants ? ' --variants' : ''}${zeroingPairs ? ` --zeroing ${zeroingPairs}` : ''}`;
+const forced = process.env.SKIFF_SHARE_FS ? `SKIFF_SHARE_FS=${process.env.SKIFF_SHARE_FS} ` : '';
+const cmd = `npm run build && ${forced}flock /tmp/skiff-boot.lock node bench/suspend.mjs --rounds ${rounds}${withShare ? ' --share' : ''}${variants ? ' --variants' : ''}${zeroingPairs ? ` --zeroing ${zeroingPairs}` : ''}`;
 const lines = [
   '# Suspend and resume against a cold start (issue 20)',
   '',
   `\`${cmd}\` on ${new Date().toISOString()}, load ${load()} at the end`,
   `machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, QEMU ${execFileSync('qemu-system-x86_64', ['--version']).toString().split('\n')[0].replace(/^QEMU emulator version /, '')}, TCG unless /dev/kvm works`,
-  'guest: 2 vCPUs, 2 GiB, no shares, one idle container; times are wall clock of the CLI until it exits, then `docker version` answering',
+  `guest: 2 vCPUs, 2 GiB, ${shareFs}, one idle container; times are wall clock of the CLI until it exits, then \`docker version\` answering`,
   '',
   `| | median (min–max) over ${rounds} rounds |`,
   '|---|---|',

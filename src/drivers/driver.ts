@@ -88,7 +88,12 @@ export interface DriverInfo {
   pid?: number;
   /** Hypervisor version string. */
   version?: string;
+  /** The file system the shares travel on: the running VM's, else what the next start would use. */
+  shareFs?: ShareFs;
 }
+
+/** The file systems a driver serves shares with. */
+export type ShareFs = '9p' | 'virtiofs' | 'vboxsf';
 
 /**
  * What a machine's agent watches to notice that its VM is gone (killed, crashed,
@@ -157,6 +162,12 @@ export interface Driver {
    * runs on and nothing is saved.
    */
   suspend(): Promise<SavedState>;
+  /**
+   * Makes sure a running VM can mount its shares, where the driver can lose the
+   * devices that carry them (QEMU's virtiofs ones, unplugged by a suspend that
+   * was then killed). Called before the shares are mounted.
+   */
+  sharesReady?(): Promise<void>;
   /** The saved state, if there is one. */
   savedState(): Promise<SavedState | undefined>;
   /**

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ExitCode, SkiffError } from '../errors.js';
-import type { DriverName } from '../drivers/driver.js';
+import type { DriverName, ShareFs } from '../drivers/driver.js';
 
 /** One host folder seen in the guest (config.ts's ShareSchema has the same shape). */
 export interface ShareEntry {
@@ -130,20 +130,35 @@ export async function checkShareHostPaths(shares: ShareEntry[]): Promise<void> {
 
 /** How the guest mounts a share: the file system and its options. */
 export interface ShareMount {
-  fs: '9p' | 'virtiofs' | 'vboxsf';
+  fs: ShareFs;
   options: string;
 }
 
 /**
- * 9p as QEMU serves it. cache=mmap keeps mmap (and so executables) working and
- * shows host edits at once; cache=loose was 3.5-6.4x faster on small files but served a
- * file's old contents after the host rewrote it, so it is not used. msize=512000
- * is the most the guest kernel's virtio transport takes (asked for 1 MiB, it
- * mounts with 512000): 1 GiB sequential write 13.4 s and read 8.6 s against
- * 24.1 s and 12.7 s with 262144, small files unchanged (bench/shares.results.md).
+ * 9p as QEMU serves it, where virtiofs cannot be (drivers/qemu/share-fs.ts).
+ * cache=mmap keeps mmap (and so executables) working and shows host edits at
+ * once; cache=loose was 3.5-6.4x faster on small files but served a file's old
+ * contents after the host rewrote it, so it is not used. msize=512000 is the
+ * most the guest kernel's virtio transport takes (asked for 1 MiB, it mounts
+ * with 512000): 1 GiB sequential write 13.4 s and read 8.6 s against 24.1 s and
+ * 12.7 s with 262144, small files unchanged; unpacking 10,899 files took 666 s,
+ * 47x the VM's disk (`node bench/shares.mjs --copies 3 --big-mib 1024 --variants
+ * default,loose,msize1m --virtiofs 'auto,always'`, bench/shares.results.md as of
+ * commit acab5ad).
  */
 export const NINEP_MOUNT: ShareMount = { fs: '9p', options: 'trans=virtio,version=9p2000.L,msize=512000,cache=mmap' };
 
-export function shareMountFor(driver: DriverName): ShareMount {
-  return driver === 'virtualbox' ? { fs: 'vboxsf', options: '' } : NINEP_MOUNT;
+/**
+ * virtiofs as skiff's virtiofsd serves it (cache=auto, drivers/qemu/virtiofsd.ts
+ * says why). Unpacking the same 10,899 files took 104 s and reading them back
+ * 33.7 s, 6.4x and 3.6x faster than 9p; 4.0x and 2.7x the VM's disk in that run
+ * (`flock /tmp/skiff-boot.lock node bench/shares.mjs --copies 3 --big-mib 1024
+ * --variants ''`, bench/shares.results.md). It needs no mount options.
+ */
+export const VIRTIOFS_MOUNT: ShareMount = { fs: 'virtiofs', options: '' };
+
+/** `fs`: what the driver says the shares travel on (DriverInfo.shareFs); QEMU's default otherwise. */
+export function shareMountFor(driver: DriverName, fs?: ShareFs): ShareMount {
+  if (driver === 'virtualbox') return { fs: 'vboxsf', options: '' };
+  return fs === 'virtiofs' ? VIRTIOFS_MOUNT : NINEP_MOUNT;
 }

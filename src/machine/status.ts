@@ -1,7 +1,7 @@
 import { agentStatus, stopAgent, type AgentStatus } from '../agent/control.js';
 import { readVmEnd, type VmEnd } from '../agent/vm-end.js';
 import type { PortStatus } from '../agent/ports/listeners.js';
-import type { SavedState, VmState } from '../drivers/driver.js';
+import type { DriverInfo, SavedState, VmState } from '../drivers/driver.js';
 import { pauseCause, type PauseCause } from '../drivers/pause.js';
 import { guestDiskUse, type DiskUse } from './disk-use.js';
 import { contextName } from '../shell/docker-context.js';
@@ -54,7 +54,7 @@ export async function machineStatus(m: Machine): Promise<MachineStatus> {
   const state = await m.driver.state();
   const running = state === 'running';
   const [info, ssh, agent] = await Promise.all([
-    m.driver.info().catch(() => ({}) as { accelerator?: string }),
+    m.driver.info().catch(() => ({}) as DriverInfo),
     running ? m.driver.sshEndpoint() : Promise.resolve(undefined),
     agentStatus(m.paths).then((a) => (running ? a : reapOrphanAgent(m, a))),
   ]);
@@ -86,7 +86,7 @@ export async function machineStatus(m: Machine): Promise<MachineStatus> {
     ...(dataDisk ? { dataDisk } : {}),
     shares: shareWatchStates(m.config, agent.state === 'running' ? agent.report?.watch : undefined).map((watch, i) => ({
       ...m.config.shares[i]!,
-      ...shareMountFor(m.config.driver),
+      ...shareMountFor(m.config.driver, info.shareFs),
       watch,
     })),
     socket: m.paths.dockerSocket,

@@ -25,8 +25,9 @@ export interface SuspendResult {
  * directory and the VM stops; `skiff start` resumes it with its containers'
  * processes as they were. Before the save the guest flushes its file systems
  * (so a state that is later thrown away loses nothing that was written) and
- * unmounts its shares: a mounted 9p share blocks QEMU's migration, and the
- * host's files may change while the machine sleeps. Any failure leaves the
+ * unmounts its shares: a mounted 9p share blocks QEMU's migration (a virtiofs
+ * device, mounted or not, does too: the driver unplugs it once unmounted), and
+ * the host's files may change while the machine sleeps. Any failure leaves the
  * machine running and serving, its shares mounted again.
  */
 export function suspendMachine(m: Machine, ui: Progress): Promise<SuspendResult> {

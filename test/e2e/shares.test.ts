@@ -38,6 +38,23 @@ async function inGuest(script: string, ...args: string[]) {
   return skiff(['ssh', '--', 'sh', '-c', script, 'sh', ...args], env, 120_000);
 }
 
+/** The tags of the guest's mounts of this file system, then "mounted" for each share path that is a mount point. */
+async function mountsOf(fs: string): Promise<string> {
+  const r = await inGuest(
+    'awk -v fs="$1" \'$3 == fs { print $1 }\' /proc/mounts | sort; for p in "$2" "$3"; do [ "$(stat -c %d "$p")" != "$(stat -c %d "$p/..")" ] && echo mounted; done',
+    fs,
+    HOME_SHARE,
+    RO_GUEST,
+  );
+  return r.stdout;
+}
+
+/** Live virtiofsd processes serving this suite's machine (their sockets are in its runtime dir). */
+function virtiofsds(): string[] {
+  const out = execFileSync('ps', ['-eo', 'stat=,args=']).toString().split('\n');
+  return out.filter((l) => !l.startsWith('Z') && l.includes('virtiofsd --socket-path=') && l.includes(env.SKIFF_RUNTIME_DIR!)).filter((l, i, a) => a.findIndex((x) => x.split('--socket-path=')[1] === l.split('--socket-path=')[1]) === i);
+}
+
 const escapeFlag = (p: string) => p.replaceAll('\\', '\\\\').replaceAll(':', '\\:');
 
 function readAt(file: string, offset: number, length: number): string {
@@ -88,30 +105,37 @@ describe('shared folders with awkward paths and big files', () => {
     const out = JSON.parse((await run(['start', '--json'], 300_000)).stdout);
     expect(out.sharesNotMounted).toEqual([]);
     dockerHost = `unix://${out.socket}`;
-    // Two 9p mounts (mounted in either order), and these exact paths are mount points (another device than their parents).
-    const r = await inGuest(
-      'awk \'$3 == "9p" { print $1 }\' /proc/mounts | sort; for p in "$1" "$2"; do [ "$(stat -c %d "$p")" != "$(stat -c %d "$p/..")" ] && echo mounted; done',
-      HOME_SHARE,
-      RO_GUEST,
-    );
-    expect(r.stdout).toBe('share0\nshare1\nmounted\nmounted\n');
-    // status says which file system carries each share, with its options.
+    // Two virtiofs mounts (the default where the host runs virtiofsd), and these exact paths are mount points.
+    expect(await mountsOf('virtiofs')).toBe('share0\nshare1\nmounted\nmounted\n');
+    // status says which file system carries each share.
     const st = JSON.parse((await run(['status', '--json'])).stdout);
     expect(st.shares.map((x: { guestPath: string; fs: string; options: string }) => [x.guestPath, x.fs, x.options])).toEqual([
-      [HOME_SHARE, '9p', expect.stringContaining('msize=')],
-      [RO_GUEST, '9p', expect.stringContaining('msize=')],
+      [HOME_SHARE, 'virtiofs', ''],
+      [RO_GUEST, 'virtiofs', ''],
     ]);
-    expect((await run(['status'])).stdout).toContain(`Shares:   ${HOME_SHARE} (9p trans=virtio`);
-    // The msize status shows is the one the guest kernel mounted with (it silently lowers one it cannot take).
-    const msize = /msize=(\d+)/.exec(st.shares[0].options)![1];
-    const mounts = await inGuest('awk \'$3 == "9p" { print $4 }\' /proc/mounts');
-    expect(mounts.stdout.trim().split('\n').map((o) => /msize=(\d+)/.exec(o)?.[1])).toEqual([msize, msize]);
+    expect((await run(['status'])).stdout).toContain(`Shares:   ${HOME_SHARE} (virtiofs, rw)`);
+    // One virtiofsd per share, as the user, its socket in the machine's private runtime dir.
+    expect(virtiofsds()).toHaveLength(2);
   }, 320_000);
+
+  it('shows a host edit to the guest at its next read (no stale cache)', async () => {
+    const f = path.join(HOME_SHARE, 'sub', 'coherent');
+    writeFileSync(f, 'first\n');
+    expect((await inGuest('cat "$1"', f)).stdout).toBe('first\n');
+    writeFileSync(f, 'second, longer\n');
+    const seen = await until('the guest to read the host edit', async () => {
+      const out = (await inGuest('cat "$1"', f)).stdout;
+      return out === 'second, longer\n' ? out : undefined;
+    }, 10_000);
+    expect(seen).toBe('second, longer\n');
+  });
 
   it('carries non-ASCII file names both ways', async () => {
     const r = await inGuest('cat "$1/$2" && printf made >"$1/made in guest ✓ ü.txt"', HOME_SHARE, NAME);
     expect(r.stdout).toBe('hello ü\n');
     expect(readFileSync(path.join(HOME_SHARE, 'made in guest ✓ ü.txt'), 'utf8')).toBe('made');
+    // A file the guest's root made belongs to the host user that runs skiff.
+    expect(lstatSync(path.join(HOME_SHARE, 'made in guest ✓ ü.txt')).uid).toBe(process.getuid!());
   });
 
   it('follows a symlink inside the share, and keeps one pointing out of it as a link, never to host files', async () => {
@@ -185,4 +209,25 @@ describe('shared folders with awkward paths and big files', () => {
     expect(readFileSync(edited, 'utf8')).toBe('edited on the host\n');
     expect((await docker(dockerHost, ['rm', '-f', 'watcher'])).code).toBe(0);
   }, 240_000);
+
+  it('SKIFF_SHARE_FS=9p serves the same shares over 9p, which status names; stop leaves no virtiofsd behind', async () => {
+    await run(['stop'], 120_000);
+    expect(virtiofsds()).toEqual([]);
+    const ninep = { ...env, SKIFF_SHARE_FS: '9p' };
+    const out = JSON.parse((await skiffOk(ninep, ['start', '--json'], 300_000)).stdout);
+    expect(out.sharesNotMounted).toEqual([]);
+    expect(virtiofsds()).toEqual([]);
+    expect(await mountsOf('9p')).toBe('share0\nshare1\nmounted\nmounted\n');
+    const st = JSON.parse((await skiffOk(ninep, ['status', '--json'])).stdout);
+    expect(st.shares.map((x: { fs: string }) => x.fs)).toEqual(['9p', '9p']);
+    expect((await skiffOk(ninep, ['status'])).stdout).toContain(`Shares:   ${HOME_SHARE} (9p trans=virtio`);
+    // The msize status shows is the one the guest kernel mounted with (it silently lowers one it cannot take).
+    const msize = /msize=(\d+)/.exec(st.shares[0].options)![1];
+    const mounts = await inGuest('awk \'$3 == "9p" { print $4 }\' /proc/mounts');
+    expect(mounts.stdout.trim().split('\n').map((o) => /msize=(\d+)/.exec(o)?.[1])).toEqual([msize, msize]);
+    const r = await inGuest('cat "$1/$2" && printf 9p >"$1/made over 9p"; echo x >"$3/w" 2>/dev/null && echo wrote', HOME_SHARE, NAME, RO_GUEST);
+    expect(r.stdout).toBe('hello ü\n');
+    expect(readFileSync(path.join(HOME_SHARE, 'made over 9p'), 'utf8')).toBe('9p');
+    expect(existsSync(path.join(RO_HOST, 'w'))).toBe(false);
+  }, 420_000);
 });

@@ -61,6 +61,10 @@ async function start(): Promise<{ resumed?: boolean; alreadyRunning: boolean; sa
 }
 
 const qemus = () => pidsWithCommandLine('qemu-system', env.SKIFF_RUNTIME_DIR!);
+const virtiofsds = () => pidsWithCommandLine('virtiofsd --socket-path=', env.SKIFF_RUNTIME_DIR!);
+const shareFs = async () => (JSON.parse((await skiffOk(env, ['status', '--json'])).stdout) as { shares: Array<{ fs: string }> }).shares.map((s) => s.fs);
+/** The file systems the guest has mounted at the share's path. */
+const guestMounts = async () => (await skiffOk(env, ['ssh', '--', `grep -F ' ${share.replaceAll(' ', '\\040')} ' /proc/mounts | cut -d' ' -f3`])).stdout.trim();
 
 beforeAll(async () => {
   requireArtifacts();
@@ -80,6 +84,9 @@ describe('suspend and resume', () => {
     await skiffOk(env, ['init', '--iso', ISO, '--share', share, '--cpus', '2', '--memory', '1G', '--disk', '2G']);
     const out = await start();
     expect(out.resumed).toBeUndefined();
+    // virtiofs where the host runs it: its device has to be unplugged for every save below.
+    expect(await shareFs()).toEqual(['virtiofs']);
+    expect(await guestMounts()).toBe('virtiofs');
     dockerHost = `unix://${JSON.parse((await skiffOk(env, ['status', '--json'])).stdout).socket}`;
     await dockerOk(['import', BUSYBOX_ROOTFS_AMD64, 'susp/bb:1']);
     await runCounter();
@@ -108,6 +115,7 @@ describe('suspend and resume', () => {
     const list = JSON.parse((await skiffOk(env, ['list', '--json'])).stdout) as Array<{ state: string; suspended?: unknown }>;
     expect(list[0]).toMatchObject({ state: 'suspended', suspended: { sizeBytes: s.sizeBytes } });
     expect(qemus()).toHaveLength(0);
+    expect(virtiofsds()).toHaveLength(0);
     expect((await docker(dockerHost, ['version'], { timeoutMs: 30_000 })).code).not.toBe(0);
     // A plain stop leaves it suspended.
     const stop = JSON.parse((await skiffOk(env, ['stop', '--json'])).stdout);
@@ -125,6 +133,7 @@ describe('suspend and resume', () => {
     expect(await counter()).toBeGreaterThan(n1);
     expect(await fetchLocal(port)).toEqual({ status: 200, body: 'counter-page\n' });
     expect((await skiffOk(env, ['ssh', '--', `cat '${share}/hello'`])).stdout).toBe('after\n');
+    expect(await guestMounts()).toBe('virtiofs');
     await expectClockWithinOneSecond(dockerHost, 'susp/bb:1');
     expect(existsSync(stateFile)).toBe(false);
     expect(qemus()).toHaveLength(1);
@@ -146,6 +155,8 @@ describe('suspend and resume', () => {
     expect(out.resumed).toBeUndefined();
     expect(await containerPid()).toBe(pidBefore);
     expect((await skiffOk(env, ['ssh', '--', `cat '${share}/hello'`])).stdout).toBe('after\n');
+    // The killed save had unplugged the share's device: start plugged a fresh one in.
+    expect(await guestMounts()).toBe('virtiofs');
     expect(existsSync(stateFile)).toBe(false);
     expect(existsSync(partial)).toBe(false);
     expect(qemus()).toHaveLength(1);

@@ -19,6 +19,7 @@ const base: QemuArgvInput = {
   consoleLog: '/m/console.log',
   pidFile: '/run/s/qemu.pid',
   shares: [],
+  shareFs: '9p',
   daemonize: true,
 };
 

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { mountSharesCommand, NINEP_MOUNT, shareMountFor } from '../../src/machine/shares-mount.js';
+import { mountSharesCommand, NINEP_MOUNT, shareMountFor, VIRTIOFS_MOUNT } from '../../src/machine/shares-mount.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'skiff-shares-cmd-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -39,6 +39,16 @@ describe('the guest command that mounts the shares', () => {
       'vboxsf|share0|rw|/home/Jane Doe.t/inner|',
     ]);
     expect(out).toBe('0\n1\n2\n');
+  });
+
+  it('over virtiofs: waits for the devices first (plugged in just now after a resume), and passes no options', () => {
+    expect(shareMountFor('qemu', 'virtiofs')).toBe(VIRTIOFS_MOUNT);
+    expect(shareMountFor('qemu', '9p')).toBe(NINEP_MOUNT);
+    expect(shareMountFor('qemu')).toBe(NINEP_MOUNT);
+    const lines = mountSharesCommand(shares, VIRTIOFS_MOUNT).split('\n');
+    expect(lines[1]).toMatch(/^modprobe virtiofs .*\/sys\/bus\/virtio\/drivers\/virtiofs\/virtio\* .* -lt 3 \]/);
+    expect(lines[2]).toBe(`mounted '/data/it'\\''s "q": ü $HOME \`x\`' || /usr/lib/skiff/shares 'virtiofs' 'share1' 'ro' '/data/it'\\''s "q": ü $HOME \`x\`'`);
+    expect(mountSharesCommand(shares, NINEP_MOUNT)).not.toContain('drivers/virtiofs');
   });
 
   it('tells a mount point from a plain or missing directory', () => {

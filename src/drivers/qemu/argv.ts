@@ -5,6 +5,23 @@ export const USER_NETDEV = 'n0';
 
 export type Accel = 'kvm' | 'hvf' | 'tcg';
 
+/** The file systems QEMU can serve a share with. */
+export type ShareFs = '9p' | 'virtiofs';
+
+/** Device ids of share i's virtiofs parts: QMP unplugs and plugs them by these names. */
+export function virtiofsIds(i: number): { port: string; chardev: string; device: string } {
+  return { port: `vfsport${i}`, chardev: `vfs${i}`, device: `vfsdev${i}` };
+}
+
+/** The -chardev and -device values that plug share i's virtiofs device into its root port. */
+export function virtiofsDevice(i: number, share: Share, socket: string): { chardev: string; device: string } {
+  const id = virtiofsIds(i);
+  return {
+    chardev: `socket,id=${id.chardev},path=${optValue(socket)}`,
+    device: `vhost-user-fs-pci,id=${id.device},chardev=${id.chardev},tag=${share.tag},bus=${id.port}`,
+  };
+}
+
 /** Everything the QEMU command line depends on; nothing is read from the environment. */
 export interface QemuArgvInput {
   name: string;
@@ -26,6 +43,14 @@ export interface QemuArgvInput {
   consoleLog: string;
   pidFile: string;
   shares: Share[];
+  /**
+   * How the shares reach the guest. virtiofs: each share's virtiofsd listens on
+   * virtiofsSockets[i]; fsDevices false leaves out the devices but keeps their
+   * root ports (a resume: they are plugged in once QEMU runs, see fs-hotplug.ts).
+   */
+  shareFs: ShareFs;
+  virtiofsSockets?: string[];
+  fsDevices?: boolean;
   /** A second NIC on a skiff private network. */
   privateNic?: PrivateNic;
   /** Fork into the background once QEMU is set up, so startup errors still reach the caller. */
@@ -36,7 +61,10 @@ export interface QemuArgvInput {
 export function buildQemuArgv(i: QemuArgvInput): string[] {
   const a: string[] = ['-name', `skiff-${i.name}`];
   // virt: gic-version=max takes the newest interrupt controller the accelerator offers (TCG and KVM alike).
-  a.push('-machine', i.arch === 'x86_64' ? 'q35' : 'virt,gic-version=max');
+  const machine = i.arch === 'x86_64' ? 'q35' : 'virt,gic-version=max';
+  const virtiofs = i.shareFs === 'virtiofs' && i.shares.length > 0;
+  // vhost-user-fs maps guest RAM into virtiofsd: the RAM must be a shareable memfd.
+  a.push('-machine', virtiofs ? `${machine},memory-backend=mem` : machine);
   // Multi-threaded TCG races the guest kernel's live code patching (int3-based
   // text_poke for static keys, flipped as containers start): the guest dies in
   // "Oops: int3". It boots a third faster, but no kernel argument keeps every
@@ -45,6 +73,8 @@ export function buildQemuArgv(i: QemuArgvInput): string[] {
   a.push('-accel', i.accel === 'tcg' ? 'tcg,thread=single' : i.accel);
   a.push('-cpu', cpuModel(i.arch, i.accel, i.qemuVersion));
   a.push('-smp', String(i.cpus), '-m', String(i.memoryMiB));
+  // After -m, so a saved state that no longer fits names the memory size first, not this.
+  if (virtiofs) a.push('-object', `memory-backend-memfd,id=mem,size=${i.memoryMiB}M,share=on`);
   a.push('-nodefaults', '-display', 'none');
   a.push('-rtc', 'base=utc');
   a.push('-kernel', i.kernel, '-initrd', i.initrd, '-append', i.append);
@@ -63,17 +93,43 @@ export function buildQemuArgv(i: QemuArgvInput): string[] {
     a.push('-device', `virtio-net-pci,netdev=n1,mac=${mac}`);
   }
   a.push('-device', 'virtio-rng-pci');
-  for (const s of i.shares) {
-    a.push(
-      '-virtfs',
-      `local,path=${optValue(s.hostPath)},mount_tag=${s.tag},security_model=none${s.readOnly ? ',readonly=on' : ''}`,
-    );
+  if (virtiofs) {
+    i.shares.forEach((s, n) => {
+      // A device of its own root port can be unplugged: QEMU 7.2 will not save a VM with one attached (suspend).
+      a.push('-device', `pcie-root-port,id=${virtiofsIds(n).port},chassis=${n + 1}`);
+      if (i.fsDevices === false) return;
+      const socket = i.virtiofsSockets?.[n];
+      if (socket === undefined) throw new Error(`no virtiofsd socket for share ${s.tag}`);
+      const d = virtiofsDevice(n, s, socket);
+      a.push('-chardev', d.chardev, '-device', d.device);
+    });
+  } else {
+    for (const s of i.shares) {
+      a.push(
+        '-virtfs',
+        `local,path=${optValue(s.hostPath)},mount_tag=${s.tag},security_model=none${s.readOnly ? ',readonly=on' : ''}`,
+      );
+    }
   }
   a.push('-serial', `file:${i.consoleLog}`);
   a.push('-qmp', `unix:${optValue(i.qmpSocket)},server=on,wait=off`);
   a.push('-pidfile', i.pidFile);
   if (i.daemonize) a.push('-daemonize');
   return a;
+}
+
+/** A command line without its virtiofs devices and their sockets (the root ports stay): what a saved VM is loaded with. */
+export function withoutFsDevices(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const [k, v = ''] = [argv[i]!, argv[i + 1]];
+    if ((k === '-chardev' && /^socket,id=vfs\d+,/.test(v)) || (k === '-device' && v.startsWith('vhost-user-fs-pci,'))) {
+      i++;
+      continue;
+    }
+    out.push(k);
+  }
+  return out;
 }
 
 /**

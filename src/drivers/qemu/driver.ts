@@ -9,7 +9,10 @@ import { terminate } from '../../util/terminate.js';
 import { waitUntil } from '../../util/wait.js';
 import type { Driver, DriverInfo, MachineSpec, PauseControl, ResumeResult, SavedState, Share, SshEndpoint, StartHooks, UdpForwarding, VmState, VmWatch } from '../driver.js';
 import { chooseAccelerator, tcgNotice } from './accel.js';
-import { buildQemuArgv, USER_NETDEV, type Accel } from './argv.js';
+import { buildQemuArgv, USER_NETDEV, virtiofsIds, withoutFsDevices, type Accel, type ShareFs } from './argv.js';
+import { plugVirtiofs, unplugVirtiofs } from './fs-hotplug.js';
+import { chooseShareFs, probeShareHost, type ShareHost } from './share-fs.js';
+import { startVirtiofsd, stopVirtiofsds, virtiofsdFiles } from './virtiofsd.js';
 import { findOnPath, firstLine, qemuSystemName, qemuVersion, requireBinary } from './binaries.js';
 import { bootSourceMatches, extractBootFiles, loadBootFiles, type BootFiles } from './boot-files.js';
 import { incomingDone, saveVm } from './migrate.js';
@@ -51,6 +54,9 @@ interface BootPlan {
   accel: Accel;
   boot: BootFiles;
   shares: Share[];
+  shareFs: ShareFs;
+  /** virtiofsd's path, when shareFs is virtiofs. */
+  virtiofsd?: string;
 }
 
 interface LiveRun {
@@ -65,7 +71,7 @@ export class QemuDriver implements Driver {
   readonly passesBootSettings = true;
   readonly name = 'qemu' as const;
   private isoPath: string;
-  private virtfsSupported?: boolean;
+  private shareHost?: Promise<ShareHost>;
 
   /** `pickPort` is replaceable so tests can hand QEMU a taken port and watch start() retry. */
   constructor(
@@ -160,7 +166,14 @@ export class QemuDriver implements Driver {
     const files = this.savedFiles;
     await removeSavedState(files);
     const zstd = await findOnPath('zstd');
-    await saveVm(this.qmpSocket, saveCommand(files.partial, zstd), files.partial);
+    const unplugged = run.shareFs === 'virtiofs' ? await this.unplugShares() : [];
+    try {
+      await saveVm(this.qmpSocket, saveCommand(files.partial, zstd), files.partial);
+    } catch (e) {
+      // The VM runs on: its shares come back for the caller to mount.
+      await this.replugShares(unplugged).catch(() => undefined);
+      throw e;
+    }
     // The stream is whole: QEMU may go. It flushes and closes the data disk as it exits.
     await qmpOnce(this.qmpSocket, 'quit', undefined, 5000).catch(() => undefined);
     if (!(await this.waitGone(live.pid, 30_000))) await terminate(live.pid, { gone: async () => !(await this.isOurs(live.pid)), termMs: 10_000, killMs: 10_000, intervalMs: 200 });
@@ -175,7 +188,8 @@ export class QemuDriver implements Driver {
       sizeBytes: size,
       ...(zstd ? {} : { sha256: await sha256File(files.partial) }),
       qemu: { binary: qemuSystem, version },
-      argv: run.argv,
+      // What resume() launches: the virtiofs devices, gone from the saved VM, are plugged in after.
+      argv: withoutFsDevices(run.argv),
       files: await stampAll(this.vmFiles(boot)),
     });
     // Last: a state file is only ever there with its record beside it.
@@ -206,7 +220,7 @@ export class QemuDriver implements Driver {
     const zstd = rec.format === 'zstd' ? await findOnPath('zstd') : undefined;
     const why =
       (rec.format === 'zstd' && zstd === undefined ? 'needs zstd to be loaded, and zstd is not on PATH' : undefined) ??
-      mismatch(rec, { qemu: { binary: plan.qemuSystem, version: plan.version }, argv: this.argvFor(plan, 0), files: await stampAll(this.vmFiles(plan.boot)) }) ??
+      mismatch(rec, { qemu: { binary: plan.qemuSystem, version: plan.version }, argv: this.argvFor(plan, 0, false), files: await stampAll(this.vmFiles(plan.boot)) }) ??
       (saved.size !== rec.sizeBytes ? `is damaged (${saved.size} bytes, ${rec.sizeBytes} saved)` : undefined);
     if (why !== undefined) return this.discard(why);
 
@@ -218,7 +232,7 @@ export class QemuDriver implements Driver {
     let sshPort: number;
     try {
       // -S: whatever the stream says, the guest does not run before the checks below.
-      ({ sshPort } = await this.launch(plan, ['-S', '-incoming', `exec:${loadCommand(files.state, zstd)}`], (port) => hooks.sshEndpoint?.({ host: HOST, port })));
+      ({ sshPort } = await this.launch(plan, ['-S', '-incoming', `exec:${loadCommand(files.state, zstd)}`], (port) => hooks.sshEndpoint?.({ host: HOST, port }), false));
     } catch (e) {
       // A damaged stream can make QEMU give up before it is up at all: the checksum names the cause
       // (zstd's, if QEMU ran it: a QEMU that failed before that leaves no verdict to wait for).
@@ -233,6 +247,10 @@ export class QemuDriver implements Driver {
     // From the first instruction on the guest changes the disk: the state is spent.
     await removeSavedState(files);
     await qmpOnce(this.qmpSocket, 'cont', undefined, 10_000);
+    if (plan.shareFs === 'virtiofs' && plan.shares.length > 0) {
+      // The guest runs on without them if this fails; mounting then names the shares that are missing.
+      await this.replugShares(plan.shares.map((_, i) => i)).catch((e: unknown) => hooks.notice?.(`shared folders could not be plugged back in: ${errorMessage(e)}`));
+    }
     return { resumed: true, ssh: { host: HOST, port: sshPort } };
   }
 
@@ -265,11 +283,12 @@ export class QemuDriver implements Driver {
       cacheFile: path.join(cacheDir(this.spec.paths.home), 'accel.json'),
     });
     if (verdict.reason !== undefined) hooks.notice?.(tcgNotice(verdict.reason));
-    const shares = await this.usableShares(qemuSystem, hooks);
-    return { qemuSystem, version, accel: verdict.accel, boot, shares };
+    const { shares, shareFs, virtiofsd } = await this.usableShares(qemuSystem, hooks);
+    return { qemuSystem, version, accel: verdict.accel, boot, shares, shareFs, ...(virtiofsd ? { virtiofsd } : {}) };
   }
 
-  private argvFor(plan: BootPlan, sshPort: number): string[] {
+  /** fsDevices false: a resume's command line, whose virtiofs devices are plugged in once it runs. */
+  private argvFor(plan: BootPlan, sshPort: number, fsDevices = true): string[] {
     return buildQemuArgv({
       name: this.spec.name,
       arch: this.spec.arch,
@@ -287,21 +306,29 @@ export class QemuDriver implements Driver {
       consoleLog: path.resolve(this.spec.paths.consoleLog),
       pidFile: this.pidFile,
       shares: plan.shares.map((sh) => ({ ...sh, hostPath: path.resolve(sh.hostPath) })),
+      shareFs: plan.shareFs,
+      virtiofsSockets: plan.shares.map((_, i) => virtiofsdFiles(this.spec.paths.runDir, i).socket),
+      fsDevices,
       ...(this.spec.privateNic ? { privateNic: this.spec.privateNic } : {}),
       daemonize: true,
     });
   }
 
   /** Runs QEMU detached with `extra` after the machine's own options; a port taken meanwhile is retried on a fresh one. */
-  private async launch(plan: BootPlan, extra: string[], onPort?: (port: number) => void): Promise<{ sshPort: number }> {
+  private async launch(plan: BootPlan, extra: string[], onPort?: (port: number) => void, fsDevices = true): Promise<{ sshPort: number }> {
     // Disks made by older versions were created world-readable.
     await chmod(this.dataDisk, 0o600).catch(() => {});
     let lastError = '';
     let lastStderr = '';
     for (let attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
       const sshPort = await (this.opts.pickPort ?? (() => freePort(HOST)))();
-      const argv = [...this.argvFor(plan, sshPort), ...extra];
+      const argv = [...this.argvFor(plan, sshPort, fsDevices), ...extra];
       onPort?.(sshPort);
+      // Each virtiofsd serves one QEMU connection: a failed attempt may have used them up.
+      if (fsDevices) await this.startVirtiofsds(plan).catch(async (e: unknown) => {
+        await stopVirtiofsds(this.spec.paths.runDir);
+        throw e;
+      });
       // With -daemonize QEMU reports setup errors on stderr and exits non-zero before it detaches.
       const { execa } = await import('execa');
       const r = await execa(plan.qemuSystem, argv, { reject: false, stdin: 'ignore', timeout: 120_000 });
@@ -322,6 +349,7 @@ export class QemuDriver implements Driver {
           qmpSocket: this.qmpSocket,
           startedAt: new Date().toISOString(),
           argv: normalizeArgv(argv),
+          shareFs: plan.shareFs,
         });
         return { sshPort };
       }
@@ -406,6 +434,12 @@ export class QemuDriver implements Driver {
     if (live !== undefined) {
       out.pid = live.pid;
       if (live.accel !== undefined) out.accelerator = live.accel;
+      // A run state without it is an older skiff's, which had only 9p.
+      if (this.spec.shares.length > 0) out.shareFs = (await readRunState(this.stateFile))?.shareFs ?? '9p';
+    } else if (this.spec.shares.length > 0) {
+      // What the next start would use.
+      const choice = await this.probeShares(await requireBinary(qemuSystemName(this.spec.arch))).catch(() => undefined);
+      if (choice !== undefined && choice.fs !== 'none') out.shareFs = choice.fs;
     }
     return out;
   }
@@ -469,6 +503,7 @@ export class QemuDriver implements Driver {
   }
 
   private async cleanupRuntime(): Promise<void> {
+    await stopVirtiofsds(this.spec.paths.runDir);
     await rm(this.pidFile, { force: true });
     await rm(this.qmpSocket, { force: true });
     await rm(this.stateFile, { force: true });
@@ -495,17 +530,69 @@ export class QemuDriver implements Driver {
     if (await exists(log)) await rename(log, `${log}.1`);
   }
 
-  private async usableShares(qemuSystem: string, hooks: StartHooks): Promise<Share[]> {
-    if (this.spec.shares.length === 0) return [];
-    if (this.virtfsSupported === undefined) {
-      // QEMU exits 0 even for an unknown device; only a build with virtfs lists the device's options.
-      const { execa } = await import('execa');
-      const r = await execa(qemuSystem, ['-device', 'virtio-9p-pci,help'], { reject: false, timeout: 15_000 });
-      this.virtfsSupported = r.stdout.includes('virtio-9p-pci options');
+  private async probeShares(qemuSystem: string): Promise<ReturnType<typeof chooseShareFs> & { host: ShareHost }> {
+    this.shareHost ??= probeShareHost(qemuSystem);
+    const host = await this.shareHost;
+    return { ...chooseShareFs(host, this.spec.shares), host };
+  }
+
+  private async usableShares(qemuSystem: string, hooks: StartHooks): Promise<{ shares: Share[]; shareFs: ShareFs; virtiofsd?: string }> {
+    if (this.spec.shares.length === 0) return { shares: [], shareFs: '9p' };
+    const choice = await this.probeShares(qemuSystem);
+    if (choice.notice !== undefined) hooks.notice?.(choice.notice);
+    if (choice.fs === 'none') return { shares: [], shareFs: '9p' };
+    return { shares: this.spec.shares, shareFs: choice.fs, ...(choice.fs === 'virtiofs' && choice.host.virtiofsd ? { virtiofsd: choice.host.virtiofsd } : {}) };
+  }
+
+  private get virtiofsdLog(): string {
+    return path.resolve(this.spec.paths.driverDir, 'virtiofsd.log');
+  }
+
+  /** One virtiofsd per share, listening before QEMU connects to it. */
+  private async startVirtiofsds(plan: BootPlan, indexes = plan.shares.map((_, i) => i)): Promise<void> {
+    if (plan.shareFs !== 'virtiofs' || plan.virtiofsd === undefined) return;
+    for (const i of indexes) {
+      await startVirtiofsd({ binary: plan.virtiofsd, runDir: this.spec.paths.runDir, index: i, share: { ...plan.shares[i]!, hostPath: path.resolve(plan.shares[i]!.hostPath) }, log: this.virtiofsdLog });
     }
-    if (this.virtfsSupported) return this.spec.shares;
-    hooks.notice?.(`this QEMU has no virtfs (9p) support: shared folders (${this.spec.shares.map((s) => s.hostPath).join(', ')}) are not mounted`);
-    return [];
+  }
+
+  /** Unplugs the running VM's virtiofs devices; if one will not go, those that went come back and the error stands. */
+  private async unplugShares(): Promise<number[]> {
+    try {
+      const gone = await unplugVirtiofs(this.qmpSocket);
+      // Each virtiofsd exits once its connection closes; one that lingers would hold the share.
+      await stopVirtiofsds(this.spec.paths.runDir);
+      return gone;
+    } catch (e) {
+      await this.replugShares(this.spec.shares.map((_, i) => i)).catch(() => undefined);
+      throw new SkiffError('suspend-failed', `cannot suspend machine ${this.spec.name}: its shared folders could not be detached (${errorMessage(e)}); the machine runs on`, {
+        hint: `\`skiff stop${machineFlag(this.spec.name)}\` shuts it down cleanly instead`,
+      });
+    }
+  }
+
+  /** Fresh virtiofsds, and the devices plugged into the VM that runs (after a resume, or a failed or killed save), for those it lacks. */
+  private async replugShares(indexes: number[]): Promise<void> {
+    if (indexes.length === 0) return;
+    const { virtiofsd } = (await this.probeShares((await this.binaries()).qemuSystem)).host;
+    if (virtiofsd === undefined) throw new Error('virtiofsd is gone from this host');
+    const present = new Set((await qmpOnce<Array<{ name: string }>>(this.qmpSocket, 'qom-list', { path: '/machine/peripheral' })).map((p) => p.name));
+    const missing = indexes.filter((i) => i < this.spec.shares.length && !present.has(virtiofsIds(i).device));
+    if (missing.length === 0) return;
+    const shares = missing.map((i) => ({ index: i, share: { ...this.spec.shares[i]!, hostPath: path.resolve(this.spec.shares[i]!.hostPath) }, socket: virtiofsdFiles(this.spec.paths.runDir, i).socket }));
+    await stopVirtiofsds(this.spec.paths.runDir, missing);
+    for (const { index, share } of shares) await startVirtiofsd({ binary: virtiofsd, runDir: this.spec.paths.runDir, index, share, log: this.virtiofsdLog });
+    await plugVirtiofs(this.qmpSocket, shares);
+  }
+
+  /**
+   * A running VM's shares can be mounted: a suspend killed after it unplugged
+   * the virtiofs devices (or a save that failed) left the VM without them.
+   */
+  async sharesReady(): Promise<void> {
+    if (this.spec.shares.length === 0 || (await this.liveRun()) === undefined) return;
+    if ((await readRunState(this.stateFile))?.shareFs !== 'virtiofs') return;
+    await this.replugShares(this.spec.shares.map((_, i) => i));
   }
 
   private async requireCreated(): Promise<void> {

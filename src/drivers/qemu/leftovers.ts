@@ -3,6 +3,7 @@ import { readPidFile } from '../../util/pid-file.js';
 import { processCommandLine } from '../../util/process-alive.js';
 import { waitUntil } from '../../util/wait.js';
 import { qemuRuntimeFiles } from './state-file.js';
+import { stopVirtiofsds } from './virtiofsd.js';
 
 /**
  * Kills this machine's QEMU when nothing else can stop it (its config is gone, so
@@ -10,6 +11,13 @@ import { qemuRuntimeFiles } from './state-file.js';
  * QMP socket is ours: a pid file alone may name anyone's reused pid.
  */
 export async function killLeftoverQemu(paths: Pick<MachinePaths, 'runDir'>): Promise<boolean> {
+  const ended = await killQemu(paths);
+  // Its virtiofsds exit with QEMU's connection; any that had none yet would stay.
+  await stopVirtiofsds(paths.runDir);
+  return ended;
+}
+
+async function killQemu(paths: Pick<MachinePaths, 'runDir'>): Promise<boolean> {
   const { pidFile, qmpSocket } = qemuRuntimeFiles(paths.runDir);
   const pid = await readPidFile(pidFile);
   if (pid === undefined) return false;

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../../util/atomic-file.js';
-import type { Accel } from './argv.js';
+import type { Accel, ShareFs } from './argv.js';
 
 /** What start() chose and later calls need; written atomically, never trusted without a liveness check. */
 export interface QemuRunState {
@@ -13,6 +13,8 @@ export interface QemuRunState {
   startedAt: string;
   /** The command line it runs with: what a suspend records the saved state against. */
   argv?: string[];
+  /** How the shares reach the guest (absent: an older skiff's run, which had only 9p). */
+  shareFs?: ShareFs;
 }
 
 /** Undefined for anything that is not a complete, well-formed state (a torn or foreign file is ignored). */
@@ -33,7 +35,8 @@ export function parseRunState(text: string): QemuRunState | undefined {
   if (typeof o.qmpSocket !== 'string' || o.qmpSocket === '') return undefined;
   if (typeof o.startedAt !== 'string') return undefined;
   const argv = Array.isArray(o.argv) && o.argv.every((a) => typeof a === 'string') ? { argv: o.argv as string[] } : {};
-  return { version: 1, pid: o.pid, sshPort: port, accel: o.accel, qmpSocket: o.qmpSocket, startedAt: o.startedAt, ...argv };
+  const shareFs = o.shareFs === '9p' || o.shareFs === 'virtiofs' ? { shareFs: o.shareFs as ShareFs } : {};
+  return { version: 1, pid: o.pid, sshPort: port, accel: o.accel, qmpSocket: o.qmpSocket, startedAt: o.startedAt, ...argv, ...shareFs };
 }
 
 export async function readRunState(file: string): Promise<QemuRunState | undefined> {

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { chooseShareFs, type ShareHost } from '../../src/drivers/qemu/share-fs.js';
+import { virtiofsdArgv, virtiofsdOptValue } from '../../src/drivers/qemu/virtiofsd.js';
+import { parseRunState } from '../../src/drivers/qemu/state-file.js';
+
+const able: ShareHost = { virtiofsd: '/usr/lib/qemu/virtiofsd', qemuVirtiofs: true, qemuVirtfs: true };
+const shares = [{ hostPath: '/home/me' }];
+
+describe('which file system carries the shares', () => {
+  it('virtiofs where the host can run it, without a word', () => {
+    expect(chooseShareFs(able, shares)).toEqual({ fs: 'virtiofs' });
+  });
+
+  it('9p, saying why, where virtiofsd or the QEMU device is missing, or virtiofsd would not start', () => {
+    const { virtiofsd: _, ...noDaemon } = able;
+    expect(chooseShareFs(noDaemon, shares)).toEqual({ fs: '9p', notice: expect.stringMatching(/^shared folders use 9p, which is slower: virtiofsd was not found/) });
+    expect(chooseShareFs({ ...able, qemuVirtiofs: false }, shares)).toEqual({ fs: '9p', notice: expect.stringContaining('no vhost-user-fs-pci') });
+    expect(chooseShareFs({ ...able, virtiofsdProblem: 'setgroups() failed with error=1:Operation not permitted' }, shares)).toEqual({
+      fs: '9p',
+      notice: 'shared folders use 9p, which is slower: virtiofsd does not start here (setgroups() failed with error=1:Operation not permitted)',
+    });
+  });
+
+  it('9p for a share under /run, which virtiofsd sees hidden behind its own /run', () => {
+    expect(chooseShareFs(able, [...shares, { hostPath: '/run/user/1000/x' }]).fs).toBe('9p');
+    expect(chooseShareFs(able, [{ hostPath: '/runner/x' }]).fs).toBe('virtiofs');
+  });
+
+  it('SKIFF_SHARE_FS=9p forces 9p quietly; an unknown value is named and 9p used', () => {
+    expect(chooseShareFs({ ...able, forced: '9p' }, shares)).toEqual({ fs: '9p' });
+    expect(chooseShareFs({ ...able, forced: 'virtiofs' }, shares)).toEqual({ fs: 'virtiofs' });
+    expect(chooseShareFs({ ...able, forced: 'nfs' }, shares)).toEqual({ fs: '9p', notice: expect.stringContaining('SKIFF_SHARE_FS=nfs') });
+  });
+
+  it('no shares at all, said, when neither is possible', () => {
+    const r = chooseShareFs({ ...able, qemuVirtiofs: false, qemuVirtfs: false }, shares);
+    expect(r.fs).toBe('none');
+    expect(r.notice).toMatch(/\(\/home\/me\) are not mounted: .*no virtfs/);
+    expect(chooseShareFs({ ...able, forced: '9p', qemuVirtfs: false }, shares).fs).toBe('none');
+  });
+});
+
+describe('virtiofsd command line', () => {
+  it("escapes virtiofsd's option separators in the source path", () => {
+    expect(virtiofsdOptValue('/a b,c\\d')).toBe('/a b\\,c\\\\d');
+  });
+
+  it('runs in a user namespace unless skiff is root, with every value its own argument', () => {
+    const a = virtiofsdArgv('/usr/lib/qemu/virtiofsd', { hostPath: '/h/a,b', readOnly: true }, '/run/s/vfs0.sock', false);
+    expect(a.slice(0, 3)).toEqual(['-rm', 'sh', '-c']);
+    expect(a.slice(4)).toEqual(['sh', '/h/a,b', 'ro', '/usr/lib/qemu/virtiofsd', '/run/s/vfs0.sock', '/h/a\\,b']);
+    expect(virtiofsdArgv('/v', { hostPath: '/h', readOnly: false }, '/s', true)[0]).toBe('-m');
+  });
+});
+
+describe('run state', () => {
+  const st = { version: 1, pid: 10, sshPort: 2222, accel: 'tcg', qmpSocket: '/q', startedAt: 'now' };
+  it('keeps the share file system it records, and reads an older record without it', () => {
+    expect(parseRunState(JSON.stringify({ ...st, shareFs: 'virtiofs' }))?.shareFs).toBe('virtiofs');
+    expect(parseRunState(JSON.stringify(st))?.shareFs).toBeUndefined();
+    expect(parseRunState(JSON.stringify({ ...st, shareFs: 'nfs' }))?.shareFs).toBeUndefined();
+  });
+});
