@@ -6,8 +6,8 @@
  *     [--virtiofs auto,always,none] [--virtiofsd /usr/lib/qemu/virtiofsd] [--iso PATH] [--out bench/shares.results.md]
  *
  * The first row after the VM's disk is the share as skiff itself serves and
- * mounts it (virtiofs where the host can run it; SKIFF_SHARE_FS=9p in the
- * environment measures 9p there instead).
+ * mounts it (9p; SKIFF_SHARE_FS=virtiofs in the environment measures virtiofs
+ * there instead).
  *
  * Small files: a tar of `--copies` copies of skiff's own node_modules (installed
  * from the npm cache by `npm ci`, 3,633 files each) is unpacked into the directory
@@ -16,7 +16,7 @@
  * after dropping caches. Each 9p variant remounts the same share with other
  * options through the guest's own mount script; timings come from the guest's
  * /proc/uptime (centiseconds), so SSH round trips are not counted; skiff boots
- * the machine again with SKIFF_SHARE_FS=9p for them if it chose virtiofs.
+ * the machine again with SKIFF_SHARE_FS=9p for them if it runs virtiofs.
  * Other virtiofsd cache modes (`--virtiofs`, '' for none) are boots of the same
  * machine by hand from a 9p run's command line (see withVirtiofs).
  */

@@ -6,8 +6,8 @@
 // suspend`, `skiff start` (resume); every time is the CLI's wall clock until it
 // exits, and `docker version` must answer right after each start. The load
 // average is printed before each round. --share: the machine shares one host
-// folder (on the file system skiff picks; SKIFF_SHARE_FS=9p forces 9p), which a
-// suspend unplugs and a resume plugs back and mounts.
+// folder (9p, or virtiofs with SKIFF_SHARE_FS=virtiofs in the environment),
+// which a suspend unmounts (virtiofs: and unplugs) and a resume mounts again.
 // --variants then compares ways to save the same guest, on QMP directly: the
 // compressor and its level; for each, the save time, the size, and the time until
 // a new QEMU (-incoming, warm page cache) has loaded it.

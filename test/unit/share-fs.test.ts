@@ -3,15 +3,21 @@ import { chooseShareFs, type ShareHost } from '../../src/drivers/qemu/share-fs.j
 import { virtiofsdArgv, virtiofsdOptValue } from '../../src/drivers/qemu/virtiofsd.js';
 import { parseRunState } from '../../src/drivers/qemu/state-file.js';
 
-const able: ShareHost = { virtiofsd: '/usr/lib/qemu/virtiofsd', qemuVirtiofs: true, qemuVirtfs: true };
+const able: ShareHost = { forced: 'virtiofs', virtiofsd: '/usr/lib/qemu/virtiofsd', qemuVirtiofs: true, qemuVirtfs: true };
 const shares = [{ hostPath: '/home/me' }];
 
 describe('which file system carries the shares', () => {
-  it('virtiofs where the host can run it, without a word', () => {
+  it('9p by default, without a word, even where virtiofs could run', () => {
+    const { forced: _, ...unasked } = able;
+    expect(chooseShareFs(unasked, shares)).toEqual({ fs: '9p' });
+    expect(chooseShareFs({ ...able, forced: '' }, shares)).toEqual({ fs: '9p' });
+  });
+
+  it('virtiofs when asked for (SKIFF_SHARE_FS=virtiofs) and the host can run it, without a word', () => {
     expect(chooseShareFs(able, shares)).toEqual({ fs: 'virtiofs' });
   });
 
-  it('9p, saying why, where virtiofsd or the QEMU device is missing, or virtiofsd would not start', () => {
+  it('asked for virtiofs: 9p, saying why, where virtiofsd or the QEMU device is missing, or virtiofsd would not start', () => {
     const { virtiofsd: _, ...noDaemon } = able;
     expect(chooseShareFs(noDaemon, shares)).toEqual({ fs: '9p', notice: expect.stringMatching(/^shared folders use 9p, which is slower: virtiofsd was not found/) });
     expect(chooseShareFs({ ...able, qemuVirtiofs: false }, shares)).toEqual({ fs: '9p', notice: expect.stringContaining('no vhost-user-fs-pci') });
@@ -26,7 +32,7 @@ describe('which file system carries the shares', () => {
     expect(chooseShareFs(able, [{ hostPath: '/runner/x' }]).fs).toBe('virtiofs');
   });
 
-  it('SKIFF_SHARE_FS=9p forces 9p quietly; an unknown value is named and 9p used', () => {
+  it('SKIFF_SHARE_FS=9p is 9p quietly; an unknown value is named and 9p used', () => {
     expect(chooseShareFs({ ...able, forced: '9p' }, shares)).toEqual({ fs: '9p' });
     expect(chooseShareFs({ ...able, forced: 'virtiofs' }, shares)).toEqual({ fs: 'virtiofs' });
     expect(chooseShareFs({ ...able, forced: 'nfs' }, shares)).toEqual({ fs: '9p', notice: expect.stringContaining('SKIFF_SHARE_FS=nfs') });
@@ -36,6 +42,8 @@ describe('which file system carries the shares', () => {
     const r = chooseShareFs({ ...able, qemuVirtiofs: false, qemuVirtfs: false }, shares);
     expect(r.fs).toBe('none');
     expect(r.notice).toMatch(/\(\/home\/me\) are not mounted: .*no virtfs/);
+    expect(chooseShareFs({ ...able, forced: '9p', qemuVirtfs: false }, shares)).toEqual({ fs: 'none', notice: expect.stringContaining('SKIFF_SHARE_FS=virtiofs may serve them') });
+    expect(chooseShareFs({ qemuVirtiofs: false, qemuVirtfs: false }, shares).notice).toMatch(/no virtfs \(9p\) support$/);
     expect(chooseShareFs({ ...able, forced: '9p', qemuVirtfs: false }, shares).fs).toBe('none');
   });
 });

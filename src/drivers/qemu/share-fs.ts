@@ -29,18 +29,26 @@ export interface ShareHost {
 export type ShareFsChoice = { fs: ShareFs; notice?: string } | { fs: 'none'; notice: string };
 
 /**
- * virtiofs where the host can run it, since on small files it was 6-9x faster
- * than 9p (bench/shares.results.md); 9p otherwise, saying once why. A share under
- * /run stays on 9p: virtiofsd runs with a private /run (see virtiofsd.ts).
+ * 9p unless the user asks for virtiofs (SKIFF_SHARE_FS=virtiofs), chosen by
+ * measurement: virtiofs unpacked a 10,899-file tree 6.4x faster than 9p
+ * (bench/shares.results.md), but guest RAM in a shared memfd made the VM's own
+ * work slower, `suspend` and the resume took 5.69 s and 6.00 s against 3.53 s
+ * and 3.23 s with a 9p share (bench/suspend-virtiofs.results.md,
+ * bench/suspend-9p-share.results.md), and Debian 12's virtiofsd does not start
+ * for a user who is not root. Asked for and impossible, 9p is used, saying once
+ * why. A share under /run stays on 9p: virtiofsd runs with a private /run (see
+ * virtiofsd.ts).
  */
 export function chooseShareFs(host: ShareHost, shares: Pick<Share, 'hostPath'>[]): ShareFsChoice {
   const list = shares.map((s) => s.hostPath).join(', ');
   const ninep = (why: string): ShareFsChoice =>
     host.qemuVirtfs ? { fs: '9p', notice: `shared folders use 9p, which is slower: ${why}` } : { fs: 'none', notice: `shared folders (${list}) are not mounted: ${why}, and this QEMU has no virtfs (9p) support either` };
-  if (host.forced !== undefined && host.forced !== '') {
-    if (host.forced === '9p') return host.qemuVirtfs ? { fs: '9p' } : { fs: 'none', notice: `shared folders (${list}) are not mounted: SKIFF_SHARE_FS=9p, and this QEMU has no virtfs (9p) support` };
-    if (host.forced !== 'virtiofs') return ninep(`SKIFF_SHARE_FS=${host.forced} is neither virtiofs nor 9p`);
+  if (host.forced === undefined || host.forced === '' || host.forced === '9p') {
+    if (host.qemuVirtfs) return { fs: '9p' };
+    const hint = host.qemuVirtiofs && host.virtiofsd !== undefined ? ' (SKIFF_SHARE_FS=virtiofs may serve them)' : '';
+    return { fs: 'none', notice: `shared folders (${list}) are not mounted: this QEMU has no virtfs (9p) support${hint}` };
   }
+  if (host.forced !== 'virtiofs') return ninep(`SKIFF_SHARE_FS=${host.forced} is neither virtiofs nor 9p`);
   if (host.virtiofsd === undefined) return ninep('virtiofsd was not found (Debian: /usr/lib/qemu/virtiofsd, from qemu-system-common; or set SKIFF_VIRTIOFSD)');
   if (!host.qemuVirtiofs) return ninep('this QEMU has no vhost-user-fs-pci device');
   if (host.virtiofsdProblem !== undefined) return ninep(`virtiofsd does not start here (${host.virtiofsdProblem})`);
@@ -57,7 +65,7 @@ export async function probeShareHost(qemuSystem: string, env: NodeJS.ProcessEnv 
   // QEMU exits 0 even for an unknown device; only a build with it lists the device's options.
   const lists = async (device: string) => (await execa(qemuSystem, ['-device', `${device},help`], { reject: false, timeout: 15_000 })).stdout.includes(`${device} options`);
   const [qemuVirtiofs, qemuVirtfs, virtiofsd] = await Promise.all([lists('vhost-user-fs-pci'), lists('virtio-9p-pci'), findVirtiofsd(env)]);
-  const problem = virtiofsd !== undefined && qemuVirtiofs && env.SKIFF_SHARE_FS !== '9p' ? await trialRun(virtiofsd) : undefined;
+  const problem = virtiofsd !== undefined && qemuVirtiofs && env.SKIFF_SHARE_FS === 'virtiofs' ? await trialRun(virtiofsd) : undefined;
   return {
     ...(env.SKIFF_SHARE_FS !== undefined ? { forced: env.SKIFF_SHARE_FS } : {}),
     ...(virtiofsd ? { virtiofsd } : {}),
