@@ -135,7 +135,7 @@ export interface ShareMount {
 }
 
 /**
- * 9p as QEMU serves it, where virtiofs cannot be (drivers/qemu/share-fs.ts).
+ * 9p as QEMU serves it, its default (drivers/qemu/share-fs.ts says why).
  * cache=mmap keeps mmap (and so executables) working and shows host edits at
  * once; cache=loose was 3.5-6.4x faster on small files but served a file's old
  * contents after the host rewrote it, so it is not used. msize=512000 is the

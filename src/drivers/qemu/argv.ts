@@ -1,4 +1,4 @@
-import type { Arch, PrivateNic, Share } from '../driver.js';
+import type { Arch, PrivateNic, Share, ShareFs } from '../driver.js';
 
 /** The user-network NIC's id, which the agent names to add UDP forwards at run time. */
 export const USER_NETDEV = 'n0';
@@ -6,7 +6,7 @@ export const USER_NETDEV = 'n0';
 export type Accel = 'kvm' | 'hvf' | 'tcg';
 
 /** The file systems QEMU can serve a share with. */
-export type ShareFs = '9p' | 'virtiofs';
+export type QemuShareFs = Exclude<ShareFs, 'vboxsf'>;
 
 /** Device ids of share i's virtiofs parts: QMP unplugs and plugs them by these names. */
 export function virtiofsIds(i: number): { port: string; chardev: string; device: string } {
@@ -48,7 +48,7 @@ export interface QemuArgvInput {
    * virtiofsSockets[i]; fsDevices false leaves out the devices but keeps their
    * root ports (a resume: they are plugged in once QEMU runs, see fs-hotplug.ts).
    */
-  shareFs: ShareFs;
+  shareFs: QemuShareFs;
   virtiofsSockets?: string[];
   fsDevices?: boolean;
   /** A second NIC on a skiff private network. */

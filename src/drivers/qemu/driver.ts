@@ -9,7 +9,7 @@ import { terminate } from '../../util/terminate.js';
 import { waitUntil } from '../../util/wait.js';
 import type { Driver, DriverInfo, MachineSpec, PauseControl, ResumeResult, SavedState, Share, SshEndpoint, StartHooks, UdpForwarding, VmState, VmWatch } from '../driver.js';
 import { chooseAccelerator, tcgNotice } from './accel.js';
-import { buildQemuArgv, USER_NETDEV, virtiofsIds, withoutFsDevices, type Accel, type ShareFs } from './argv.js';
+import { buildQemuArgv, USER_NETDEV, virtiofsIds, withoutFsDevices, type Accel, type QemuShareFs } from './argv.js';
 import { plugVirtiofs, unplugVirtiofs } from './fs-hotplug.js';
 import { chooseShareFs, probeShareHost, type ShareHost } from './share-fs.js';
 import { startVirtiofsd, stopVirtiofsds, virtiofsdFiles } from './virtiofsd.js';
@@ -54,7 +54,7 @@ interface BootPlan {
   accel: Accel;
   boot: BootFiles;
   shares: Share[];
-  shareFs: ShareFs;
+  shareFs: QemuShareFs;
   /** virtiofsd's path, when shareFs is virtiofs. */
   virtiofsd?: string;
 }
@@ -536,7 +536,7 @@ export class QemuDriver implements Driver {
     return { ...chooseShareFs(host, this.spec.shares), host };
   }
 
-  private async usableShares(qemuSystem: string, hooks: StartHooks): Promise<{ shares: Share[]; shareFs: ShareFs; virtiofsd?: string }> {
+  private async usableShares(qemuSystem: string, hooks: StartHooks): Promise<{ shares: Share[]; shareFs: QemuShareFs; virtiofsd?: string }> {
     if (this.spec.shares.length === 0) return { shares: [], shareFs: '9p' };
     const choice = await this.probeShares(qemuSystem);
     if (choice.notice !== undefined) hooks.notice?.(choice.notice);

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { errorMessage } from '../../errors.js';
 import type { Share } from '../driver.js';
-import type { ShareFs } from './argv.js';
+import type { QemuShareFs } from './argv.js';
 import { findOnPath } from './binaries.js';
 import { startVirtiofsd, stopVirtiofsds } from './virtiofsd.js';
 
@@ -26,7 +26,7 @@ export interface ShareHost {
   qemuVirtfs: boolean;
 }
 
-export type ShareFsChoice = { fs: ShareFs; notice?: string } | { fs: 'none'; notice: string };
+export type ShareFsChoice = { fs: QemuShareFs; notice?: string } | { fs: 'none'; notice: string };
 
 /**
  * 9p unless the user asks for virtiofs (SKIFF_SHARE_FS=virtiofs), chosen by

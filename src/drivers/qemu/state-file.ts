@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../../util/atomic-file.js';
-import type { Accel, ShareFs } from './argv.js';
+import type { Accel, QemuShareFs } from './argv.js';
 
 /** What start() chose and later calls need; written atomically, never trusted without a liveness check. */
 export interface QemuRunState {
@@ -14,7 +14,7 @@ export interface QemuRunState {
   /** The command line it runs with: what a suspend records the saved state against. */
   argv?: string[];
   /** How the shares reach the guest (absent: an older skiff's run, which had only 9p). */
-  shareFs?: ShareFs;
+  shareFs?: QemuShareFs;
 }
 
 /** Undefined for anything that is not a complete, well-formed state (a torn or foreign file is ignored). */
@@ -35,7 +35,7 @@ export function parseRunState(text: string): QemuRunState | undefined {
   if (typeof o.qmpSocket !== 'string' || o.qmpSocket === '') return undefined;
   if (typeof o.startedAt !== 'string') return undefined;
   const argv = Array.isArray(o.argv) && o.argv.every((a) => typeof a === 'string') ? { argv: o.argv as string[] } : {};
-  const shareFs = o.shareFs === '9p' || o.shareFs === 'virtiofs' ? { shareFs: o.shareFs as ShareFs } : {};
+  const shareFs = o.shareFs === '9p' || o.shareFs === 'virtiofs' ? { shareFs: o.shareFs as QemuShareFs } : {};
   return { version: 1, pid: o.pid, sshPort: port, accel: o.accel, qmpSocket: o.qmpSocket, startedAt: o.startedAt, ...argv, ...shareFs };
 }
 
