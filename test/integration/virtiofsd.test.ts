@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findVirtiofsd } from '../../src/drivers/qemu/share-fs.js';
 import { startVirtiofsd, stopVirtiofsds, virtiofsdFiles } from '../../src/drivers/qemu/virtiofsd.js';
 import { processCommandLine } from '../../src/util/process-alive.js';
@@ -22,7 +22,12 @@ afterAll(async () => {
 
 const binary = await findVirtiofsd(process.env);
 
-describe.skipIf(binary === undefined)('virtiofsd under skiff', () => {
+describe('virtiofsd under skiff', () => {
+  // Not skipped where it is missing: CI installs it (Debian: qemu-system-common), and a skip would hide that it broke.
+  beforeAll(() => {
+    if (binary === undefined) throw new Error('no virtiofsd on this host: install qemu-system-common (Debian) or set SKIFF_VIRTIOFSD');
+  });
+
   it('listens on its socket in the runtime dir, names it on its command line, and stopVirtiofsds ends it and its files', async () => {
     const log = path.join(root, 'virtiofsd.log');
     const share = { hostPath: source, guestPath: '/s', readOnly: true, tag: 'share0' };
