@@ -55,6 +55,16 @@ function virtiofsds(): string[] {
   return out.filter((l) => !l.startsWith('Z') && l.includes('virtiofsd --socket-path=') && l.includes(env.SKIFF_RUNTIME_DIR!)).filter((l, i, a) => a.findIndex((x) => x.split('--socket-path=')[1] === l.split('--socket-path=')[1]) === i);
 }
 
+/** The host rewrites `file` with `text`; the guest reads exactly that within 10 s. */
+async function expectHostRewriteSeen(file: string, text: string): Promise<void> {
+  writeFileSync(file, text);
+  const seen = await until('the guest to read the host edit', async () => {
+    const out = (await inGuest('cat "$1"', file)).stdout;
+    return out === text ? out : undefined;
+  }, 10_000);
+  expect(seen).toBe(text);
+}
+
 const escapeFlag = (p: string) => p.replaceAll('\\', '\\\\').replaceAll(':', '\\:');
 
 function readAt(file: string, offset: number, length: number): string {
@@ -125,12 +135,7 @@ describe('shared folders with awkward paths and big files', () => {
     const f = path.join(HOME_SHARE, 'sub', 'coherent');
     writeFileSync(f, 'first\n');
     expect((await inGuest('cat "$1"', f)).stdout).toBe('first\n');
-    writeFileSync(f, 'second, longer\n');
-    const seen = await until('the guest to read the host edit', async () => {
-      const out = (await inGuest('cat "$1"', f)).stdout;
-      return out === 'second, longer\n' ? out : undefined;
-    }, 10_000);
-    expect(seen).toBe('second, longer\n');
+    await expectHostRewriteSeen(f, 'second, longer\n');
   });
 
   it('carries non-ASCII file names both ways', async () => {
@@ -234,13 +239,7 @@ describe('shared folders with awkward paths and big files', () => {
     expect(lstatSync(path.join(HOME_SHARE, 'made over virtiofs')).uid).toBe(process.getuid!());
     expect(existsSync(path.join(RO_HOST, 'w'))).toBe(false);
     // cache=auto: a host rewrite reaches the guest (cache=always served the old contents).
-    const f = path.join(HOME_SHARE, 'sub', 'coherent');
-    writeFileSync(f, 'third, longer still\n');
-    const seen = await until('the guest to read the host edit over virtiofs', async () => {
-      const o = (await inGuest('cat "$1"', f)).stdout;
-      return o === 'third, longer still\n' ? o : undefined;
-    }, 10_000);
-    expect(seen).toBe('third, longer still\n');
+    await expectHostRewriteSeen(path.join(HOME_SHARE, 'sub', 'coherent'), 'third, longer still\n');
     // QEMU 7.2 will not save a VM with a virtiofs device: suspend unplugs it, the resume plugs a fresh one in.
     await skiffOk(vfs, ['suspend'], 180_000);
     expect(virtiofsds()).toEqual([]);
