@@ -3,7 +3,7 @@
  * Shared folders against the VM's own disk (issue 23), on one booted machine:
  *
  *   node bench/shares.mjs [--copies 3] [--big-mib 1024] [--variants default,msize256k,msize1m,loose,none]
- *     [--virtiofs auto,always,none] [--virtiofsd /usr/lib/qemu/virtiofsd] [--iso PATH] [--out bench/shares.results.md]
+ *     [--virtiofs auto,always+writeback,none] [--virtiofsd /usr/lib/qemu/virtiofsd] [--iso PATH] [--out bench/shares.results.md]
  *
  * The first row after the VM's disk is the share as skiff itself serves and
  * mounts it (9p; SKIFF_SHARE_FS=virtiofs in the environment measures virtiofs
@@ -16,9 +16,12 @@
  * after dropping caches. Each 9p variant remounts the same share with other
  * options through the guest's own mount script; timings come from the guest's
  * /proc/uptime (centiseconds), so SSH round trips are not counted; skiff boots
- * the machine again with SKIFF_SHARE_FS=9p for them if it runs virtiofs.
- * Other virtiofsd cache modes (`--virtiofs`, '' for none) are boots of the same
- * machine by hand from a 9p run's command line (see withVirtiofs).
+ * the machine again with SKIFF_SHARE_FS=9p for them if it runs virtiofs. Each
+ * phase is its own guest script, so the host CPU QEMU and virtiofsd spend in the
+ * unpack is read around it: it shows which side of the share the time is on.
+ * Other virtiofsd cache modes (`--virtiofs`, '' for none; `MODE+OPT+...` adds
+ * virtiofsd `-o OPT`s, such as writeback) are boots of the same machine by hand
+ * from a 9p run's command line (see withVirtiofs).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,7 +30,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BenchSkiff, root } from './lib/skiff.js';
-import { alive, killAndWait, run, shellJoin, sleep } from './lib/proc.js';
+import { alive, cpuSeconds, killAndWait, pidsOf, run, shellJoin, sleep, threadCpuSeconds } from './lib/proc.js';
 
 const DEFAULT_ISO = path.join(root, 'iso', 'out', 'skiff-amd64.iso');
 const { values: a } = parseArgs({
@@ -35,7 +38,7 @@ const { values: a } = parseArgs({
     copies: { type: 'string', default: '3' },
     'big-mib': { type: 'string', default: '1024' },
     variants: { type: 'string', default: 'default,msize256k,loose,none' },
-    // virtiofsd cache modes booted by hand; '' skips them. Each mode is its own boot (virtiofsd cannot be swapped under a running QEMU).
+    // virtiofsd cache modes (MODE[+OPT...]) booted by hand; '' skips them. Each mode is its own boot (virtiofsd cannot be swapped under a running QEMU).
     virtiofs: { type: 'string', default: '' },
     virtiofsd: { type: 'string', default: '/usr/lib/qemu/virtiofsd' },
     iso: { type: 'string', default: DEFAULT_ISO },
@@ -74,28 +77,43 @@ const ssh = async (script, ...args) => {
   return r.stdout;
 };
 
-// One guest run of every workload in DIR; prints "name seconds" lines.
-const WORKLOAD = `
-set -e
-t() { read -r up _ </proc/uptime; echo "$up"; }
-d=$1/bench; rm -rf "$d"; mkdir -p "$d"
-sync; echo 3 >/proc/sys/vm/drop_caches
-s=$(t); tar -xf /mnt/data/tree.tar -C "$d"; sync; e=$(t); echo "unpack $s $e"
-echo 3 >/proc/sys/vm/drop_caches
-s=$(t); find "$d" -type f -exec cat {} + >/dev/null; e=$(t); echo "read-tree $s $e"
-s=$(t); dd if=/dev/zero of="$d/big" bs=1M count=$2 conv=fsync 2>/dev/null; e=$(t); echo "write-seq $s $e"
-echo 3 >/proc/sys/vm/drop_caches
-s=$(t); dd if="$d/big" of=/dev/null bs=1M 2>/dev/null; e=$(t); echo "read-seq $s $e"
-rm -rf "$d"
-`;
-const parse = (out) =>
-  Object.fromEntries(
-    out
-      .trim()
-      .split('\n')
-      .map((l) => l.split(' '))
-      .map(([k, s, e]) => [k, Number(e) - Number(s)]),
-  );
+// The workloads in DIR, one guest script per phase so the host's CPU can be read
+// around each; a phase prints "start end" from the guest's clock.
+const PHASES = {
+  unpack: 'd=$1/bench; rm -rf "$d"; mkdir -p "$d"; sync; echo 3 >/proc/sys/vm/drop_caches; s=$(t); tar -xf /mnt/data/tree.tar -C "$d"; sync; e=$(t)',
+  'read-tree': 'echo 3 >/proc/sys/vm/drop_caches; s=$(t); find "$1/bench" -type f -exec cat {} + >/dev/null; e=$(t)',
+  'write-seq': 's=$(t); dd if=/dev/zero of="$1/bench/big" bs=1M count=$2 conv=fsync 2>/dev/null; e=$(t)',
+  'read-seq': 'echo 3 >/proc/sys/vm/drop_caches; s=$(t); dd if="$1/bench/big" of=/dev/null bs=1M 2>/dev/null; e=$(t); rm -rf "$1/bench"',
+};
+/**
+ * Runs every phase in DIR through `guest` (a script runner), returning seconds per
+ * phase and, for the unpack, the host CPU seconds it cost: QEMU's busiest thread
+ * (its one TCG thread, which runs the guest, kernel included), QEMU's other
+ * threads (device emulation; 9p's file server), and virtiofsd. That shows which
+ * side of a share the time is on. The ssh session's own cost is in the guest's.
+ */
+const measure = async (guest, dir, hostPids) => {
+  const out = {};
+  for (const [phase, body] of Object.entries(PHASES)) {
+    const pids = hostPids();
+    const snap = () => ({
+      qemu: pids.qemu.reduce((sum, pid) => sum + (cpuSeconds(pid) || 0), 0),
+      threads: Object.fromEntries(pids.qemu.flatMap((pid) => Object.entries(threadCpuSeconds(pid)).map(([tid, s]) => [`${pid}/${tid}`, s]))),
+      virtiofsd: pids.virtiofsd.reduce((sum, pid) => sum + (cpuSeconds(pid) || 0), 0),
+    });
+    const before = snap();
+    const [s, e] = (await guest(`set -e\nt() { read -r up _ </proc/uptime; echo "$up"; }\n${body}\necho "$s $e"`, dir, a['big-mib'])).trim().split(' ').map(Number);
+    out[phase] = e - s;
+    if (phase !== 'unpack') continue;
+    const after = snap();
+    // The process's own figure also counts threads that ended in the phase (QEMU's I/O workers come and go).
+    const tcg = Math.max(0, ...Object.entries(after.threads).map(([k, v]) => v - (before.threads[k] ?? 0)));
+    out.cpu = { tcg, qemuRest: after.qemu - before.qemu - tcg, virtiofsd: after.virtiofsd - before.virtiofsd };
+  }
+  return out;
+};
+// QEMU and any virtiofsd of this bench's installation (their command lines name its directory).
+const skiffPids = () => ({ qemu: pidsOf('qemu-system', sk.base), virtiofsd: pidsOf('virtiofsd', sk.base) });
 
 // virtiofs in other cache modes than skiff's: the bench boots the same machine by
 // hand with the argv of a 9p run of skiff (from its run state), the -virtfs device
@@ -125,12 +143,13 @@ const virtiofsArgv = (argv, { port, sock, dir }) => {
   return out;
 };
 const withVirtiofs = async (argv, mode, fn) => {
-  const dir = path.join(sk.base, `vfs-${mode}`);
+  const dir = path.join(sk.base, `vfs-${mode.replaceAll('+', '-')}`);
+  const [cache, ...opts] = mode.split('+');
   mkdirSync(dir, { recursive: true });
   const sock = path.join(dir, 'vfs.sock');
   const port = await freePort();
   const vlog = path.join(dir, 'virtiofsd.log');
-  const vfsd = spawn(a.virtiofsd, [`--socket-path=${sock}`, '-o', `source=${share}`, '-o', `cache=${mode}`], {
+  const vfsd = spawn(a.virtiofsd, [`--socket-path=${sock}`, '-o', `source=${share}`, '-o', `cache=${cache}`, ...opts.flatMap((o) => ['-o', o])], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   handPids.add(vfsd.pid);
@@ -193,11 +212,11 @@ try {
   execFileSync('cp', [tarball, path.join(share, 'tree.tar')]);
   await ssh('cp "$1/tree.tar" /mnt/data/tree.tar && rm "$1/tree.tar"', share);
   log('VM disk (/mnt/data)');
-  results['VM disk'] = parse(await ssh(WORKLOAD, '/mnt/data', a['big-mib']));
+  results['VM disk'] = await measure(ssh, '/mnt/data', skiffPids);
   log(JSON.stringify(results['VM disk']));
   skiffFs = (await sk.status()).shares[0].fs;
   log(`skiff's own share (${skiffFs})`);
-  results[`skiff: ${skiffFs}`] = parse(await ssh(WORKLOAD, share, a['big-mib']));
+  results[`skiff: ${skiffFs}`] = await measure(ssh, share, skiffPids);
   log(JSON.stringify(results[`skiff: ${skiffFs}`]));
   const variants = a.variants.split(',').filter(Boolean);
   const vfsModes = a.virtiofs ? a.virtiofs.split(',') : [];
@@ -218,7 +237,7 @@ try {
         await withVirtiofs(runState.argv, mode, async (sshRun) => {
           await sshRun('/usr/lib/skiff/shares virtiofs share0 rw "$1"', share);
           log(`virtiofs cache=${mode}`);
-          results[`virtiofs cache=${mode}`] = parse(await sshRun(WORKLOAD, share, a['big-mib']));
+          results[`virtiofs cache=${mode}`] = await measure(sshRun, share, skiffPids);
           log(JSON.stringify(results[`virtiofs cache=${mode}`]));
         });
       } catch (e) {
@@ -232,7 +251,7 @@ try {
   for (const v of variants) {
     await ssh('umount "$1" && /usr/lib/skiff/shares 9p share0 rw "$1" "$2"', share, VARIANTS[v]);
     log(`9p ${v} (${VARIANTS[v]})`);
-    results[`9p ${v}`] = parse(await ssh(WORKLOAD, share, a['big-mib']));
+    results[`9p ${v}`] = await measure(ssh, share, skiffPids);
     log(JSON.stringify(results[`9p ${v}`]));
   }
 
@@ -243,7 +262,8 @@ try {
 const disk = results['VM disk'];
 const row = (name, r) => {
   const cell = (k) => `${r[k].toFixed(2)} s${r === disk ? '' : ` (${(r[k] / disk[k]).toFixed(1)}x)`}`;
-  return `| ${name} | ${cell('unpack')} | ${cell('read-tree')} | ${cell('write-seq')} | ${cell('read-seq')} |`;
+  const cpu = `${r.cpu.tcg.toFixed(1)} s / ${r.cpu.qemuRest.toFixed(1)} s / ${r.cpu.virtiofsd > 0 ? `${r.cpu.virtiofsd.toFixed(1)} s` : '-'}`;
+  return `| ${name} | ${cell('unpack')} | ${cpu} | ${cell('read-tree')} | ${cell('write-seq')} | ${cell('read-seq')} |`;
 };
 const md = [
   `# Shared folders against the VM's own disk`,
@@ -252,9 +272,12 @@ const md = [
   `Command: \`node bench/shares.mjs --copies ${a.copies} --big-mib ${a['big-mib']} --variants '${a.variants}' --virtiofs '${a.virtiofs}'${a.iso === DEFAULT_ISO ? '' : ` --iso ${a.iso}`}\` (one run each).`,
   `Small files: ${files} files (${a.copies} copies of skiff's node_modules); sequential: ${a['big-mib']} MiB.`,
   '',
-  '| where | unpack tree | read tree | write seq | read seq |',
-  '| --- | --- | --- | --- | --- |',
+  '| where | unpack tree | host CPU in the unpack: guest / rest of QEMU / virtiofsd | read tree | write seq | read seq |',
+  '| --- | --- | --- | --- | --- | --- |',
   ...Object.entries(results).map(([k, r]) => row(k, r)),
+  '',
+  "Host CPU: user and system seconds, from /proc, while the unpack ran: guest = QEMU's busiest thread, its one TCG thread, which runs the guest " +
+    "(kernel and tar); rest of QEMU = its other threads (device emulation, and 9p's file server); virtiofsd = every virtiofsd of the share.",
   '',
   ...Object.entries(failed).map(([k, m]) => `${k} failed: ${m}`),
   ...(Object.keys(failed).length > 0 ? [''] : []),
@@ -263,7 +286,7 @@ const md = [
   ...(a.virtiofs
     ? [
         '',
-        `virtiofs: ${a.virtiofsd} (run as ${os.userInfo().username}) with \`-o cache=MODE\`, QEMU \`vhost-user-fs-pci\` and guest RAM from ` +
+        `virtiofs: ${a.virtiofsd} (run as ${os.userInfo().username}) with \`-o cache=MODE\` (and \`-o OPT\` for each +OPT), QEMU \`vhost-user-fs-pci\` and guest RAM from ` +
           '`memory-backend-memfd,share=on`: those rows come from boots of the same machine and disk by hand, ' +
           "with the argv of skiff's 9p run and only the share device and memory backend changed (see the script).",
       ]

@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 
 /** Pids of long-lived processes this run started (VMs, ssh forwards), for cleanup after a signal. */
@@ -53,6 +53,44 @@ export function sampleRss(pid, ms = 100) {
     if (v > peak || !Number.isFinite(peak)) peak = v;
   }, ms);
   return { stop: () => (clearInterval(timer), peak) };
+}
+
+let clockTicks;
+/** User plus system CPU seconds a process (or `PID/task/TID`, a thread) has used, from /proc; NaN if it is gone. */
+export function cpuSeconds(pid) {
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1).split(' ');
+    clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
+    return (Number(f[11]) + Number(f[12])) / clockTicks;
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU seconds of each thread of a process, by thread id ({} if it is gone). */
+export function threadCpuSeconds(pid) {
+  let tids = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return {};
+  }
+  return Object.fromEntries(tids.map((tid) => [tid, cpuSeconds(`${pid}/task/${tid}`)]).filter(([, s]) => Number.isFinite(s)));
+}
+
+/** Pids whose command name starts with `comm` and whose command line contains `mark`. */
+export function pidsOf(comm, mark) {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/comm`, 'utf8').startsWith(comm) && readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(mark);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 }
 
 export function alive(pid) {

@@ -15,6 +15,7 @@ export interface InitArgs extends GlobalArgs {
   share?: string[];
   /** false with --no-shares (yargs' boolean negation). */
   shares?: boolean;
+  shareFs?: string;
   config?: string;
   network?: string;
   /** The ssh driver (`init` only). */
@@ -28,7 +29,7 @@ export interface InitArgs extends GlobalArgs {
 export async function settingsFrom(argv: InitArgs): Promise<UserSettings> {
   const fromFile = argv.config ? await readUserSettingsFile(argv.config) : {};
   const flags: Record<string, unknown> = {};
-  for (const k of ['cpus', 'memory', 'disk', 'driver', 'arch', 'binfmt', 'watch', 'iso', 'checksum', 'network'] as const) {
+  for (const k of ['cpus', 'memory', 'disk', 'driver', 'arch', 'binfmt', 'watch', 'iso', 'checksum', 'network', 'shareFs'] as const) {
     if (argv[k] !== undefined) flags[k] = argv[k];
   }
   if (argv.share !== undefined) flags.shares = argv.share;

@@ -42,6 +42,8 @@ export interface MachineSpec {
   /** The guest ISO, already resolved and verified (usually in the image cache). */
   isoPath: string;
   shares: Share[];
+  /** QEMU: what the machine's config asks to carry its shares (unset: the driver's default). */
+  shareFs?: '9p' | 'virtiofs';
   /** Run the other architecture's executables through the guest's user-mode emulator (binfmt_misc). */
   binfmt?: boolean;
   /** A second NIC on a skiff private network (skiff init --network), if the machine is on one. */

@@ -10,6 +10,8 @@ import { defaultShares, shareCharacterProblem } from './shares.js';
 import { parseSizeMiB } from './size.js';
 
 export const VM_DRIVERS = ['qemu', 'virtualbox'] as const;
+/** What may carry a QEMU machine's shares (VirtualBox's are always vboxsf). */
+export const SHARE_FS = ['9p', 'virtiofs'] as const;
 /** `ssh`: an existing Linux host with its own engine, reached over SSH (src/remote). */
 export const DRIVERS = [...VM_DRIVERS, 'ssh'] as const;
 
@@ -40,6 +42,11 @@ export const VmConfigSchema = z.object({
     path: z.string(),
   }),
   shares: z.array(ShareSchema).default([]),
+  /**
+   * QEMU only: what carries the shares, applied at each start. Unset is 9p (see
+   * drivers/qemu/share-fs.ts for why); SKIFF_SHARE_FS in the environment wins.
+   */
+  shareFs: z.enum(SHARE_FS).optional(),
   /** Images of the other architecture run through binfmt_misc + QEMU user mode; applied at each start. */
   binfmt: z.boolean().default(false),
   /** Host edits in writable shares reach file watchers in containers (the agent replays them); applied at each start. */
@@ -110,6 +117,7 @@ export const UserSettingsSchema = z
     iso: z.string().min(1),
     checksum: z.string(),
     shares: z.union([z.array(z.union([z.string(), ShareSchema])), z.literal(false)]),
+    shareFs: z.enum(SHARE_FS),
     binfmt: z.boolean(),
     watch: z.boolean(),
     network: z.string().min(1),

@@ -47,6 +47,12 @@ export function buildConfig(name: string, settings: UserSettings, image: Resolve
       exitCode: ExitCode.usage,
     });
   }
+  if (settings.shareFs !== undefined && (settings.driver ?? 'qemu') !== 'qemu') {
+    throw new SkiffError('invalid-settings', `share-fs ${settings.shareFs} is for the qemu driver; VirtualBox serves shares with its own vboxsf`, {
+      hint: 'leave out --share-fs (or shareFs in the config file)',
+      exitCode: ExitCode.usage,
+    });
+  }
   const d = defaultSettings(userHome());
   const sizes = resolveSizes({ memory: settings.memory ?? d.memory, disk: settings.disk ?? d.disk });
   return {
@@ -57,6 +63,7 @@ export function buildConfig(name: string, settings: UserSettings, image: Resolve
     cpus: settings.cpus ?? d.cpus,
     ...sizes,
     shares: resolveShares(settings.shares, d.shares),
+    ...(settings.shareFs !== undefined ? { shareFs: settings.shareFs } : {}),
     binfmt: settings.binfmt ?? false,
     watch: settings.watch ?? true,
     createdAt: new Date().toISOString(),

@@ -60,6 +60,7 @@ export function specFor(paths: MachinePaths, config: VmConfig): MachineSpec {
     arch: config.arch,
     isoPath: config.image.path,
     shares: sharesFor(config),
+    ...(config.shareFs !== undefined ? { shareFs: config.shareFs } : {}),
     binfmt: config.binfmt,
     ...(config.network
       ? { privateNic: { mac: config.network.mac, mcastGroup: config.network.mcastGroup, mcastPort: config.network.mcastPort, intnet: config.network.intnet } }

@@ -3,6 +3,7 @@ import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, rea
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import YAML from 'yaml';
 import { skiff } from '../helpers/cli.js';
 import { docker } from '../helpers/docker.js';
 import { BUILT_ISO, BUSYBOX_ROOTFS_AMD64, removeSuiteMachine, requireArtifacts, skiffOk, suiteEnv } from '../helpers/e2e.js';
@@ -218,19 +219,22 @@ describe('shared folders with awkward paths and big files', () => {
     expect((await docker(dockerHost, ['rm', '-f', 'watcher'])).code).toBe(0);
   }, 240_000);
 
-  it('SKIFF_SHARE_FS=virtiofs serves the same shares over virtiofs, which status names, through a suspend and resume; stop leaves no virtiofsd behind', async () => {
+  it("shareFs: virtiofs in the machine's config serves the same shares over virtiofs, which status names, through a suspend and resume; stop leaves no virtiofsd behind; SKIFF_SHARE_FS overrides it", async () => {
     await run(['stop'], 120_000);
-    const vfs = { ...env, SKIFF_SHARE_FS: 'virtiofs' };
-    const out = JSON.parse((await skiffOk(vfs, ['start', '--json'], 300_000)).stdout);
+    // An existing machine switches as the README says, in its config.yaml; no SKIFF_SHARE_FS is needed, by the resume either.
+    const configFile = path.join(env.SKIFF_HOME!, 'machines', 'default', 'config.yaml');
+    writeFileSync(configFile, YAML.stringify({ ...YAML.parse(readFileSync(configFile, 'utf8')), shareFs: 'virtiofs' }));
+    expect(process.env.SKIFF_SHARE_FS ?? '').toBe('');
+    const out = JSON.parse((await run(['start', '--json'], 300_000)).stdout);
     expect(out.sharesNotMounted).toEqual([]);
     // This host runs virtiofsd (CI runs as root, for whom Debian 12's virtiofsd starts).
     expect(await mountsOf('virtiofs')).toBe('share0\nshare1\nmounted\nmounted\n');
-    const st = JSON.parse((await skiffOk(vfs, ['status', '--json'])).stdout);
+    const st = JSON.parse((await run(['status', '--json'])).stdout);
     expect(st.shares.map((x: { fs: string; options: string }) => [x.fs, x.options])).toEqual([
       ['virtiofs', ''],
       ['virtiofs', ''],
     ]);
-    expect((await skiffOk(vfs, ['status'])).stdout).toContain(`Shares:   ${HOME_SHARE} (virtiofs, rw)`);
+    expect((await run(['status'])).stdout).toContain(`Shares:   ${HOME_SHARE} (virtiofs, rw)`);
     // One virtiofsd per share, its socket in the machine's private runtime dir.
     expect(virtiofsds()).toHaveLength(2);
     const r = await inGuest('cat "$1/$2" && printf vfs >"$1/made over virtiofs"; echo x >"$3/w" 2>/dev/null && echo wrote', HOME_SHARE, NAME, RO_GUEST);
@@ -241,14 +245,17 @@ describe('shared folders with awkward paths and big files', () => {
     // cache=auto: a host rewrite reaches the guest (cache=always served the old contents).
     await expectHostRewriteSeen(path.join(HOME_SHARE, 'sub', 'coherent'), 'third, longer still\n');
     // QEMU 7.2 will not save a VM with a virtiofs device: suspend unplugs it, the resume plugs a fresh one in.
-    await skiffOk(vfs, ['suspend'], 180_000);
+    await run(['suspend'], 180_000);
     expect(virtiofsds()).toEqual([]);
-    const resumed = JSON.parse((await skiffOk(vfs, ['start', '--json'], 180_000)).stdout);
+    const resumed = JSON.parse((await run(['start', '--json'], 180_000)).stdout);
     expect(resumed.resumed).toBe(true);
     expect(await mountsOf('virtiofs')).toBe('share0\nshare1\nmounted\nmounted\n');
     expect(virtiofsds()).toHaveLength(2);
     expect((await inGuest('cat "$1/made over virtiofs"', HOME_SHARE)).stdout).toBe('vfs');
-    await skiffOk(vfs, ['stop'], 120_000);
+    await run(['stop'], 120_000);
     expect(virtiofsds()).toEqual([]);
+    // Stopped, status tells what the next start would use: the config's virtiofs, unless SKIFF_SHARE_FS says otherwise for one command.
+    expect(JSON.parse((await run(['status', '--json'])).stdout).shares.map((x: { fs: string }) => x.fs)).toEqual(['virtiofs', 'virtiofs']);
+    expect(JSON.parse((await skiffOk({ ...env, SKIFF_SHARE_FS: '9p' }, ['status', '--json'])).stdout).shares.map((x: { fs: string }) => x.fs)).toEqual(['9p', '9p']);
   }, 600_000);
 });

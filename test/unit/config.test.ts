@@ -49,6 +49,13 @@ describe('settings', () => {
     expect(buildConfig('x', validateUserSettings({ watch: false }, 'options'), undefined).watch).toBe(false);
     expect(() => validateUserSettings({ watch: 'sometimes' }, 'options')).toThrow(/watch/);
   });
+  it('shares ride 9p unless --share-fs (shareFs in YAML) names virtiofs, which only QEMU machines take', () => {
+    expect(buildConfig('x', {}, undefined)).not.toHaveProperty('shareFs');
+    expect(buildConfig('x', validateUserSettings({ shareFs: 'virtiofs' }, 'options'), undefined).shareFs).toBe('virtiofs');
+    expect(buildConfig('x', validateUserSettings({ shareFs: '9p', driver: 'qemu' }, 'options'), undefined).shareFs).toBe('9p');
+    expect(() => validateUserSettings({ shareFs: 'nfs' }, 'options')).toThrow(/invalid options: .*shareFs/);
+    expect(() => buildConfig('x', { shareFs: 'virtiofs', driver: 'virtualbox' }, undefined)).toThrow(/^share-fs virtiofs is for the qemu driver; VirtualBox serves shares with its own vboxsf$/);
+  });
   it.each([
     [{ cpus: 0 }, /cpus/],
     [{ cpus: 'many' }, /cpus/],
@@ -162,6 +169,15 @@ describe('stored config', () => {
     expect((await loadMachineConfig(f, 'dev')).watch).toBe(true);
     await saveMachineConfig(f, { ...config, watch: false });
     expect((await loadMachineConfig(f, 'dev')).watch).toBe(false);
+  });
+  it('keeps a shareFs setting through save and load; a config without one loads without one', async () => {
+    const f = path.join(dir, 'vfs.yaml');
+    await saveMachineConfig(f, { ...config, shareFs: 'virtiofs' });
+    expect(await loadMachineConfig(f, 'dev')).toMatchObject({ shareFs: 'virtiofs' });
+    await saveMachineConfig(f, config);
+    expect(await loadMachineConfig(f, 'dev')).not.toHaveProperty('shareFs');
+    writeFileSync(f, JSON.stringify({ ...config, shareFs: 'nfs' }));
+    await expect(loadMachineConfig(f, 'dev')).rejects.toThrow(/corrupt: .*shareFs/);
   });
   it('keeps binfmt: true and arch aarch64 through save and load', async () => {
     const f = path.join(dir, 'arm.yaml');

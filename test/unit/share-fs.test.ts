@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chooseShareFs, type ShareHost } from '../../src/drivers/qemu/share-fs.js';
+import { askedShareFs, chooseShareFs, type ShareHost } from '../../src/drivers/qemu/share-fs.js';
 import { virtiofsdArgv, virtiofsdOptValue } from '../../src/drivers/qemu/virtiofsd.js';
 import { parseRunState } from '../../src/drivers/qemu/state-file.js';
 
@@ -32,6 +32,15 @@ describe('which file system carries the shares', () => {
     expect(chooseShareFs(able, [{ hostPath: '/runner/x' }]).fs).toBe('virtiofs');
   });
 
+  it("the machine's shareFs setting asks, and SKIFF_SHARE_FS, when set and not empty, overrides it", () => {
+    expect(askedShareFs(undefined, {})).toEqual({});
+    expect(askedShareFs('virtiofs', {})).toEqual({ forced: 'virtiofs', forcedBy: 'config' });
+    expect(askedShareFs('virtiofs', { SKIFF_SHARE_FS: '9p' })).toEqual({ forced: '9p', forcedBy: 'env' });
+    expect(askedShareFs('virtiofs', { SKIFF_SHARE_FS: '' })).toEqual({ forced: 'virtiofs', forcedBy: 'config' });
+    expect(askedShareFs(undefined, { SKIFF_SHARE_FS: 'virtiofs' })).toEqual({ forced: 'virtiofs', forcedBy: 'env' });
+    expect(chooseShareFs({ ...able, forcedBy: 'config' }, shares)).toEqual({ fs: 'virtiofs' });
+  });
+
   it('SKIFF_SHARE_FS=9p is 9p quietly; an unknown value is named and 9p used', () => {
     expect(chooseShareFs({ ...able, forced: '9p' }, shares)).toEqual({ fs: '9p' });
     expect(chooseShareFs({ ...able, forced: 'virtiofs' }, shares)).toEqual({ fs: 'virtiofs' });
@@ -42,7 +51,7 @@ describe('which file system carries the shares', () => {
     const r = chooseShareFs({ ...able, qemuVirtiofs: false, qemuVirtfs: false }, shares);
     expect(r.fs).toBe('none');
     expect(r.notice).toMatch(/\(\/home\/me\) are not mounted: .*no virtfs/);
-    expect(chooseShareFs({ ...able, forced: '9p', qemuVirtfs: false }, shares)).toEqual({ fs: 'none', notice: expect.stringContaining('SKIFF_SHARE_FS=virtiofs may serve them') });
+    expect(chooseShareFs({ ...able, forced: '9p', qemuVirtfs: false }, shares)).toEqual({ fs: 'none', notice: expect.stringContaining("virtiofs may serve them: shareFs: virtiofs in the machine's config.yaml") });
     expect(chooseShareFs({ qemuVirtiofs: false, qemuVirtfs: false }, shares).notice).toMatch(/no virtfs \(9p\) support$/);
     expect(chooseShareFs({ ...able, forced: '9p', qemuVirtfs: false }, shares).fs).toBe('none');
   });

@@ -17,6 +17,7 @@ export function initOptions<T>(y: Argv<T>) {
     .option('checksum', { type: 'string', describe: 'expected image checksum, sha256:HEX' })
     .option('share', { type: 'string', array: true, describe: 'host folder visible in the guest: HOST[:GUEST][:ro] (default: your home)' })
     .option('shares', { type: 'boolean', describe: 'share host folders with the guest; --no-shares for none' })
+    .option('share-fs', { type: 'string', describe: 'qemu: what carries the shares, 9p | virtiofs (default 9p; see README)' })
     .option('network', { type: 'string', describe: 'join private network NAME (a second NIC only machines on this host share)' })
     .option('config', { type: 'string', describe: 'YAML file with these settings (flags win)' });
 }
@@ -61,8 +62,8 @@ export const initCommand: CommandModule<GlobalArgs, InitArgs> = {
     });
     const c = vmConfig(m.config, 'create');
     out.result(
-      { name: m.name, driver: c.driver, arch: c.arch, binfmt: c.binfmt, cpus: c.cpus, memoryMiB: c.memoryMiB, diskGiB: c.diskGiB, image: c.image },
-      () => `Created machine "${m.name}" (${c.driver}, ${c.arch}${c.binfmt ? ' + binfmt' : ''}, ${c.cpus} CPUs, ${c.memoryMiB} MiB, ${c.diskGiB} GiB disk).\nStart it with: skiff start${machineFlag(m.name)}`,
+      { name: m.name, driver: c.driver, arch: c.arch, binfmt: c.binfmt, cpus: c.cpus, memoryMiB: c.memoryMiB, diskGiB: c.diskGiB, image: c.image, ...(c.shareFs ? { shareFs: c.shareFs } : {}) },
+      () => `Created machine "${m.name}" (${c.driver}, ${c.arch}${c.binfmt ? ' + binfmt' : ''}, ${c.cpus} CPUs, ${c.memoryMiB} MiB, ${c.diskGiB} GiB disk${c.shareFs ? `, shares over ${c.shareFs}` : ''}).\nStart it with: skiff start${machineFlag(m.name)}`,
     );
   }),
 };

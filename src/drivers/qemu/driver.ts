@@ -531,7 +531,7 @@ export class QemuDriver implements Driver {
   }
 
   private async probeShares(qemuSystem: string): Promise<ReturnType<typeof chooseShareFs> & { host: ShareHost }> {
-    this.shareHost ??= probeShareHost(qemuSystem);
+    this.shareHost ??= probeShareHost(qemuSystem, this.spec.shareFs);
     const host = await this.shareHost;
     return { ...chooseShareFs(host, this.spec.shares), host };
   }

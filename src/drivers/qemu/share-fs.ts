@@ -9,8 +9,10 @@ import { startVirtiofsd, stopVirtiofsds } from './virtiofsd.js';
 
 /** What the host offers for serving shares; probed once per driver (probeShareHost). */
 export interface ShareHost {
-  /** SKIFF_SHARE_FS: a user's choice, taken as is. */
+  /** A user's choice, taken as is: SKIFF_SHARE_FS, else the machine's shareFs setting. */
   forced?: string;
+  /** Where `forced` came from, to name it in a notice ("SKIFF_SHARE_FS=virtiofs"); the env var when unset. */
+  forcedBy?: 'env' | 'config';
   /** virtiofsd's path, if this host has one. */
   virtiofsd?: string;
   /**
@@ -29,10 +31,10 @@ export interface ShareHost {
 export type ShareFsChoice = { fs: QemuShareFs; notice?: string } | { fs: 'none'; notice: string };
 
 /**
- * 9p unless the user asks for virtiofs (SKIFF_SHARE_FS=virtiofs), chosen by
- * measurement: virtiofs unpacked a 10,899-file tree 6.4x faster than 9p
- * (bench/shares.results.md), but guest RAM in a shared memfd made the VM's own
- * work slower, `suspend` and the resume took 5.69 s and 6.00 s against 3.53 s
+ * 9p unless the user asks for virtiofs (`skiff init --share-fs virtiofs`, or
+ * SKIFF_SHARE_FS=virtiofs for one command), chosen by
+ * measurement: virtiofs unpacked a 10,899-file tree 8.3x faster than 9p
+ * (bench/shares.results.md), but `suspend` and the resume took 5.69 s and 6.00 s against 3.53 s
  * and 3.23 s with a 9p share (bench/suspend-virtiofs.results.md,
  * bench/suspend-9p-share.results.md), and Debian 12's virtiofsd does not start
  * for a user who is not root. Asked for and impossible, 9p is used, saying once
@@ -45,10 +47,10 @@ export function chooseShareFs(host: ShareHost, shares: Pick<Share, 'hostPath'>[]
     host.qemuVirtfs ? { fs: '9p', notice: `shared folders use 9p, which is slower: ${why}` } : { fs: 'none', notice: `shared folders (${list}) are not mounted: ${why}, and this QEMU has no virtfs (9p) support either` };
   if (host.forced === undefined || host.forced === '' || host.forced === '9p') {
     if (host.qemuVirtfs) return { fs: '9p' };
-    const hint = host.qemuVirtiofs && host.virtiofsd !== undefined ? ' (SKIFF_SHARE_FS=virtiofs may serve them)' : '';
+    const hint = host.qemuVirtiofs && host.virtiofsd !== undefined ? " (virtiofs may serve them: shareFs: virtiofs in the machine's config.yaml)" : '';
     return { fs: 'none', notice: `shared folders (${list}) are not mounted: this QEMU has no virtfs (9p) support${hint}` };
   }
-  if (host.forced !== 'virtiofs') return ninep(`SKIFF_SHARE_FS=${host.forced} is neither virtiofs nor 9p`);
+  if (host.forced !== 'virtiofs') return ninep(`${host.forcedBy === 'config' ? 'shareFs: ' : 'SKIFF_SHARE_FS='}${host.forced} is neither virtiofs nor 9p`);
   if (host.virtiofsd === undefined) return ninep('virtiofsd was not found (Debian: /usr/lib/qemu/virtiofsd, from qemu-system-common; or set SKIFF_VIRTIOFSD)');
   if (!host.qemuVirtiofs) return ninep('this QEMU has no vhost-user-fs-pci device');
   if (host.virtiofsdProblem !== undefined) return ninep(`virtiofsd does not start here (${host.virtiofsdProblem})`);
@@ -59,15 +61,25 @@ export function chooseShareFs(host: ShareHost, shares: Pick<Share, 'hostPath'>[]
 
 const VIRTIOFSD_PATHS = ['/usr/lib/qemu/virtiofsd', '/usr/libexec/virtiofsd', '/usr/lib/virtiofsd'];
 
-/** Looks at the host once; every probe is a short local check (no boot). */
-export async function probeShareHost(qemuSystem: string, env: NodeJS.ProcessEnv = process.env): Promise<ShareHost> {
+/** What the user asked for: SKIFF_SHARE_FS (a one-off; empty is unset) over the machine's shareFs setting. */
+export function askedShareFs(configured: string | undefined, env: NodeJS.ProcessEnv): Pick<ShareHost, 'forced' | 'forcedBy'> {
+  if (env.SKIFF_SHARE_FS !== undefined && env.SKIFF_SHARE_FS !== '') return { forced: env.SKIFF_SHARE_FS, forcedBy: 'env' };
+  return configured !== undefined ? { forced: configured, forcedBy: 'config' } : {};
+}
+
+/**
+ * Looks at the host once; every probe is a short local check (no boot).
+ * `configured` is the machine's own choice (its shareFs setting).
+ */
+export async function probeShareHost(qemuSystem: string, configured?: string, env: NodeJS.ProcessEnv = process.env): Promise<ShareHost> {
+  const asked = askedShareFs(configured, env);
   const { execa } = await import('execa');
   // QEMU exits 0 even for an unknown device; only a build with it lists the device's options.
   const lists = async (device: string) => (await execa(qemuSystem, ['-device', `${device},help`], { reject: false, timeout: 15_000 })).stdout.includes(`${device} options`);
   const [qemuVirtiofs, qemuVirtfs, virtiofsd] = await Promise.all([lists('vhost-user-fs-pci'), lists('virtio-9p-pci'), findVirtiofsd(env)]);
-  const problem = virtiofsd !== undefined && qemuVirtiofs && env.SKIFF_SHARE_FS === 'virtiofs' ? await trialRun(virtiofsd) : undefined;
+  const problem = virtiofsd !== undefined && qemuVirtiofs && asked.forced === 'virtiofs' ? await trialRun(virtiofsd) : undefined;
   return {
-    ...(env.SKIFF_SHARE_FS !== undefined ? { forced: env.SKIFF_SHARE_FS } : {}),
+    ...asked,
     ...(virtiofsd ? { virtiofsd } : {}),
     ...(problem !== undefined ? { virtiofsdProblem: problem } : {}),
     qemuVirtiofs,

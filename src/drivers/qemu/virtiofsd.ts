@@ -80,7 +80,7 @@ export async function startVirtiofsd(o: { binary: string; runDir: string; index:
   const tail = (await readFile(o.log, 'utf8').catch(() => '')).trim().split('\n').slice(-3).join(' / ');
   if (pid !== undefined && exit === undefined) process.kill(pid, 'SIGKILL');
   throw new SkiffError('virtiofsd', `virtiofsd for ${o.share.hostPath} did not start (${exit ?? 'no socket after 10 s'})${tail ? `: ${tail}` : ''}`, {
-    hint: `see ${o.log}; without SKIFF_SHARE_FS=virtiofs shares are served over 9p`,
+    hint: `see ${o.log}; SKIFF_SHARE_FS=9p serves the shares over 9p instead`,
   });
 }
 
