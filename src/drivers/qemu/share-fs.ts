@@ -32,10 +32,10 @@ export type ShareFsChoice = { fs: QemuShareFs; notice?: string } | { fs: 'none';
 
 /**
  * 9p unless the user asks for virtiofs (`skiff init --share-fs virtiofs`, or
- * SKIFF_SHARE_FS=virtiofs for one command), chosen by
- * measurement: virtiofs unpacked a 10,899-file tree 8.3x faster than 9p
- * (bench/shares.results.md), but `suspend` and the resume took 5.69 s and 6.00 s against 3.53 s
- * and 3.23 s with a 9p share (bench/suspend-virtiofs.results.md,
+ * SKIFF_SHARE_FS=virtiofs for one command), chosen by measurement: virtiofs
+ * unpacked a 10,899-file tree 8.4x faster than 9p (bench/shares.results.md),
+ * but `suspend` and the resume took 5.69 s and 6.00 s against 3.53 s and
+ * 3.23 s with a 9p share (bench/suspend-virtiofs.results.md,
  * bench/suspend-9p-share.results.md), and Debian 12's virtiofsd does not start
  * for a user who is not root. Asked for and impossible, 9p is used, saying once
  * why. A share under /run stays on 9p: virtiofsd runs with a private /run (see
