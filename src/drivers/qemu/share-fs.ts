@@ -11,7 +11,7 @@ import { startVirtiofsd, stopVirtiofsds } from './virtiofsd.js';
 export interface ShareHost {
   /** A user's choice, taken as is: SKIFF_SHARE_FS, else the machine's shareFs setting. */
   forced?: string;
-  /** Where `forced` came from, to name it in a notice ("SKIFF_SHARE_FS=virtiofs"); the env var when unset. */
+  /** Where `forced` came from, so a notice names it as the user wrote it (`shareFs: X` or `SKIFF_SHARE_FS=X`). */
   forcedBy?: 'env' | 'config';
   /** virtiofsd's path, if this host has one. */
   virtiofsd?: string;
