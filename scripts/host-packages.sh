@@ -18,7 +18,8 @@ packages_for() {
     image) sed 's/#.*//' "$repo/iso/host-packages.txt" ;;
     # a real sshd for the agent's tests; busybox-static to build test images from;
     # debootstrap and curl for the i386 roots (test/host32); hyperfine for bench/'s shellinit timing
-    test) echo openssh-server openssh-client busybox-static debootstrap curl binutils hyperfine ;;
+    # uidmap (newgidmap) for virtiofsd run by a user who is not root (test/integration/virtiofsd.test.ts)
+    test) echo openssh-server openssh-client busybox-static debootstrap curl binutils hyperfine uidmap ;;
     *) echo "host-packages.sh: unknown purpose $1 (run, image or test)" >&2; return 2 ;;
   esac
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { askedShareFs, chooseShareFs, type ShareHost } from '../../src/drivers/qemu/share-fs.js';
 import { virtiofsdArgv, virtiofsdOptValue } from '../../src/drivers/qemu/virtiofsd.js';
+import { chooseNamespace } from '../../src/drivers/qemu/virtiofsd-namespace.js';
 import { parseRunState } from '../../src/drivers/qemu/state-file.js';
 
 const able: ShareHost = { forced: 'virtiofs', virtiofsd: '/usr/lib/qemu/virtiofsd', qemuVirtiofs: true, qemuVirtfs: true };
@@ -23,8 +24,10 @@ describe('which file system carries the shares', () => {
     expect(chooseShareFs({ ...able, qemuVirtiofs: false }, shares)).toEqual({ fs: '9p', notice: expect.stringContaining('no vhost-user-fs-pci') });
     expect(chooseShareFs({ ...able, virtiofsdProblem: 'setgroups() failed with error=1:Operation not permitted' }, shares)).toEqual({
       fs: '9p',
-      notice: 'shared folders use 9p, which is slower: virtiofsd does not start here (setgroups() failed with error=1:Operation not permitted)',
+      notice:
+        'shared folders use 9p, which is slower: virtiofsd does not start here (setgroups() failed with error=1:Operation not permitted): install uidmap and give your user a range in /etc/subgid',
     });
+    expect(chooseShareFs({ ...able, virtiofsdProblem: 'fuse: no /dev/fuse' }, shares).notice).toBe('shared folders use 9p, which is slower: virtiofsd does not start here (fuse: no /dev/fuse)');
   });
 
   it('9p for a share under /run, which virtiofsd sees hidden behind its own /run', () => {
@@ -63,10 +66,22 @@ describe('virtiofsd command line', () => {
   });
 
   it('runs in a user namespace unless skiff is root, with every value its own argument', () => {
-    const a = virtiofsdArgv('/usr/lib/qemu/virtiofsd', { hostPath: '/h/a,b', readOnly: true }, '/run/s/vfs0.sock', false);
+    const a = virtiofsdArgv('/usr/lib/qemu/virtiofsd', { hostPath: '/h/a,b', readOnly: true }, '/run/s/vfs0.sock', 'self');
     expect(a.slice(0, 3)).toEqual(['-rm', 'sh', '-c']);
     expect(a.slice(4)).toEqual(['sh', '/h/a,b', 'ro', '/usr/lib/qemu/virtiofsd', '/run/s/vfs0.sock', '/h/a\\,b']);
-    expect(virtiofsdArgv('/v', { hostPath: '/h', readOnly: false }, '/s', true)[0]).toBe('-m');
+    expect(virtiofsdArgv('/v', { hostPath: '/h', readOnly: false }, '/s', 'root').slice(0, 2)).toEqual(['-m', 'sh']);
+    expect(virtiofsdArgv('/v', { hostPath: '/h', readOnly: false }, '/s', 'subgid').slice(0, 4)).toEqual(['--map-root-user', '--map-groups=auto', '-m', 'sh']);
+  });
+
+  it('maps subordinate gids (setgroups stays allowed) only for a user who has a range, newgidmap and an unshare that takes --map-groups', () => {
+    const user = { uid: 1000, user: 'jane', subgid: 'bob:100000:65536\njane:165536:65536\n', newgidmap: true, unshareMapsGroups: true };
+    expect(chooseNamespace(user)).toBe('subgid');
+    expect(chooseNamespace({ ...user, subgid: '1000:165536:65536\n' })).toBe('subgid');
+    expect(chooseNamespace({ ...user, uid: 0 })).toBe('root');
+    expect(chooseNamespace({ ...user, subgid: 'bob:100000:65536\njaneway:1:2\n' })).toBe('self');
+    expect(chooseNamespace({ ...user, subgid: undefined })).toBe('self');
+    expect(chooseNamespace({ ...user, newgidmap: false })).toBe('self');
+    expect(chooseNamespace({ ...user, unshareMapsGroups: false })).toBe('self');
   });
 });
 

@@ -18,8 +18,8 @@ export interface ShareHost {
   /**
    * Why virtiofsd would not start here, the way skiff starts it, if it would not
    * (tried once: see probeShareHost). QEMU 7.2's virtiofsd, run by a user who
-   * is not root, exits in its user namespace as soon as that user has any
-   * supplementary group ("setgroups() failed"): the namespace denies setgroups.
+   * is not root without subordinate gids to map (virtiofsd-namespace.ts), exits
+   * as soon as that user has any supplementary group ("setgroups() failed").
    */
   virtiofsdProblem?: string;
   /** Whether this QEMU has the vhost-user-fs-pci device. */
@@ -36,10 +36,10 @@ export type ShareFsChoice = { fs: QemuShareFs; notice?: string } | { fs: 'none';
  * unpacked a 10,899-file tree 8.4x faster than 9p (bench/shares.results.md),
  * but `suspend` and the resume took 5.69 s and 6.00 s against 3.53 s and
  * 3.23 s with a 9p share (bench/suspend-virtiofs.results.md,
- * bench/suspend-9p-share.results.md), and Debian 12's virtiofsd does not start
- * for a user who is not root. Asked for and impossible, 9p is used, saying once
- * why. A share under /run stays on 9p: virtiofsd runs with a private /run (see
- * virtiofsd.ts).
+ * bench/suspend-9p-share.results.md), and Debian 12's virtiofsd starts for a
+ * user who is not root only with uidmap installed. Asked for and impossible,
+ * 9p is used, saying once why. A share under /run stays on 9p: virtiofsd runs
+ * with a private /run (see virtiofsd.ts).
  */
 export function chooseShareFs(host: ShareHost, shares: Pick<Share, 'hostPath'>[]): ShareFsChoice {
   const list = shares.map((s) => s.hostPath).join(', ');
@@ -53,7 +53,10 @@ export function chooseShareFs(host: ShareHost, shares: Pick<Share, 'hostPath'>[]
   if (host.forced !== 'virtiofs') return ninep(`${host.forcedBy === 'config' ? 'shareFs: ' : 'SKIFF_SHARE_FS='}${host.forced} is neither virtiofs nor 9p`);
   if (host.virtiofsd === undefined) return ninep('virtiofsd was not found (Debian: /usr/lib/qemu/virtiofsd, from qemu-system-common; or set SKIFF_VIRTIOFSD)');
   if (!host.qemuVirtiofs) return ninep('this QEMU has no vhost-user-fs-pci device');
-  if (host.virtiofsdProblem !== undefined) return ninep(`virtiofsd does not start here (${host.virtiofsdProblem})`);
+  if (host.virtiofsdProblem !== undefined) {
+    const fix = host.virtiofsdProblem.includes('setgroups') ? ': install uidmap and give your user a range in /etc/subgid' : '';
+    return ninep(`virtiofsd does not start here (${host.virtiofsdProblem})${fix}`);
+  }
   const underRun = shares.find((s) => /^\/(var\/)?run(\/|$)/.test(s.hostPath));
   if (underRun) return ninep(`${underRun.hostPath} is under /run, which virtiofsd cannot serve here`);
   return { fs: 'virtiofs' };

@@ -10,6 +10,7 @@ import { terminate } from '../../util/terminate.js';
 import { sleep } from '../../util/wait.js';
 import { writeFileAtomic } from '../../util/atomic-file.js';
 import type { Share } from '../driver.js';
+import { unshareFlags, virtiofsdNamespace, type VirtiofsdNamespace } from './virtiofsd-namespace.js';
 
 /** Share i's virtiofsd socket and pid file, in the machine's runtime dir (mode 0700). */
 export function virtiofsdFiles(runDir: string, i: number): { socket: string; pidFile: string } {
@@ -17,14 +18,15 @@ export function virtiofsdFiles(runDir: string, i: number): { socket: string; pid
 }
 
 /**
- * The shell script `unshare -rm` runs to start one virtiofsd as the user, not
- * root: in its own user and mount namespace it is root enough to chroot and
- * set up its sandbox, and its files land as the user. That namespace maps only
- * the user (to the guest's root), so a guest process of another uid cannot
- * create files: virtiofsd takes on the caller's uid to create one, and that
- * uid does not exist in the namespace (EINVAL). Run by root, skiff needs no
- * user namespace (`unshare -m`), and every guest uid creates files as itself,
- * as 9p's security_model=none does for root. It needs a writable /run
+ * The shell script `unshare` runs to start one virtiofsd (flags: see
+ * virtiofsd-namespace.ts). Run by a user, in its own user and mount namespace
+ * virtiofsd is root enough to chroot and set up its sandbox, and its files
+ * land as the user. That namespace maps only the user's uid (to the guest's
+ * root), so a guest process of another uid cannot create files: virtiofsd
+ * takes on the caller's uid to create one, and that uid does not exist in the
+ * namespace (EINVAL). Run by root, skiff needs no user namespace, and every
+ * guest uid creates files as itself, as 9p's security_model=none does for
+ * root. It needs a writable /run
  * (its lock file), so a private tmpfs goes there, after which the runtime dir,
  * if it lived under /run, is bound back from the working directory that still
  * holds it. A read-only share is a read-only bind, so the host refuses writes,
@@ -48,8 +50,8 @@ export function virtiofsdOptValue(v: string): string {
   return v.replace(/[\\,]/g, (c) => `\\${c}`);
 }
 
-export function virtiofsdArgv(binary: string, share: Pick<Share, 'hostPath' | 'readOnly'>, socket: string, asRoot: boolean): string[] {
-  return [asRoot ? '-m' : '-rm', 'sh', '-c', VIRTIOFSD_SCRIPT, 'sh', share.hostPath, share.readOnly ? 'ro' : 'rw', binary, socket, virtiofsdOptValue(share.hostPath)];
+export function virtiofsdArgv(binary: string, share: Pick<Share, 'hostPath' | 'readOnly'>, socket: string, ns: VirtiofsdNamespace): string[] {
+  return [...unshareFlags(ns), 'sh', '-c', VIRTIOFSD_SCRIPT, 'sh', share.hostPath, share.readOnly ? 'ro' : 'rw', binary, socket, virtiofsdOptValue(share.hostPath)];
 }
 
 /**
@@ -60,10 +62,11 @@ export function virtiofsdArgv(binary: string, share: Pick<Share, 'hostPath' | 'r
 export async function startVirtiofsd(o: { binary: string; runDir: string; index: number; share: Share; log: string }): Promise<void> {
   const { socket, pidFile } = virtiofsdFiles(o.runDir, o.index);
   await rm(socket, { force: true });
+  const ns = await virtiofsdNamespace();
   const fd = openSync(o.log, 'a', 0o600);
   let child;
   try {
-    child = spawn('unshare', virtiofsdArgv(o.binary, o.share, socket, process.getuid?.() === 0), { detached: true, stdio: ['ignore', fd, fd] });
+    child = spawn('unshare', virtiofsdArgv(o.binary, o.share, socket, ns), { detached: true, stdio: ['ignore', fd, fd] });
   } finally {
     closeSync(fd);
   }
