@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,6 +66,8 @@ describe('virtiofsd run by a user who is not root', () => {
   beforeAll(async () => {
     if (process.getuid?.() !== 0) throw new Error('this test makes a throwaway user: run it as root (CI does)');
     if ((await findOnPath('newgidmap')) === undefined) throw new Error('no newgidmap on this host: install uidmap (scripts/host-packages.sh install test)');
+    // uidmap's install makes /etc/subgid; usermod refuses to add a range without one.
+    if (!existsSync('/etc/subgid')) writeFileSync('/etc/subgid', '', { mode: 0o644 });
     execFileSync('useradd', ['-M', '-U', '-G', 'users', '-s', '/usr/sbin/nologin', name]);
     if (!readFileSync('/etc/subgid', 'utf8').split('\n').some((l) => l.startsWith(`${name}:`))) execFileSync('usermod', ['--add-subgids', '400000-465535', name]);
     ids = { uid: Number(execFileSync('id', ['-u', name])), gid: Number(execFileSync('id', ['-g', name])) };
