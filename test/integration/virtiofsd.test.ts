@@ -57,7 +57,7 @@ describe('virtiofsd under skiff', () => {
  * The same start script and unshare flags, run by a user who is not root and
  * has a supplementary group, as nearly every login does. The test makes such a
  * throwaway user (so it needs root, as CI is) with a /etc/subgid range, as
- * Debian's adduser gives one, and needs newgidmap (uidmap; CI installs it).
+ * useradd gives one, and needs newgidmap (uidmap; CI installs it).
  */
 describe('virtiofsd run by a user who is not root', () => {
   const name = `skiffvfs${process.pid % 100_000}`;

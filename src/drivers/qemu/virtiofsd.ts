@@ -26,12 +26,12 @@ export function virtiofsdFiles(runDir: string, i: number): { socket: string; pid
  * takes on the caller's uid to create one, and that uid does not exist in the
  * namespace (EINVAL). Run by root, skiff needs no user namespace, and every
  * guest uid creates files as itself, as 9p's security_model=none does for
- * root. It needs a writable /run
- * (its lock file), so a private tmpfs goes there, after which the runtime dir,
- * if it lived under /run, is bound back from the working directory that still
- * holds it. A read-only share is a read-only bind, so the host refuses writes,
- * not just the guest's mount. Arguments: source, ro|rw, virtiofsd, socket,
- * source escaped for virtiofsd's -o (commas and backslashes).
+ * root. It needs a writable /run (its lock file), so a private tmpfs goes
+ * there, after which the runtime dir, if it lived under /run, is bound back
+ * from the working directory that still holds it. A read-only share is a
+ * read-only bind, so the host refuses writes, not just the guest's mount.
+ * Arguments: source, ro|rw, virtiofsd, socket, source escaped for
+ * virtiofsd's -o (commas and backslashes).
  */
 export const VIRTIOFSD_SCRIPT = [
   'set -e',
