@@ -96,10 +96,11 @@ const measure = async (guest, dir, hostPids) => {
   const out = {};
   for (const [phase, body] of Object.entries(PHASES)) {
     const pids = hostPids();
+    const total = (list) => list.reduce((sum, pid) => sum + (cpuSeconds(pid) || 0), 0);
     const snap = () => ({
-      qemu: pids.qemu.reduce((sum, pid) => sum + (cpuSeconds(pid) || 0), 0),
+      qemu: total(pids.qemu),
       threads: Object.fromEntries(pids.qemu.flatMap((pid) => Object.entries(threadCpuSeconds(pid)).map(([tid, s]) => [`${pid}/${tid}`, s]))),
-      virtiofsd: pids.virtiofsd.reduce((sum, pid) => sum + (cpuSeconds(pid) || 0), 0),
+      virtiofsd: total(pids.virtiofsd),
     });
     const before = snap();
     const [s, e] = (await guest(`set -e\nt() { read -r up _ </proc/uptime; echo "$up"; }\n${body}\necho "$s $e"`, dir, a['big-mib'])).trim().split(' ').map(Number);

@@ -13,14 +13,14 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { sampleRss } from './lib/proc.js';
+import { cpuSeconds, sampleRss } from './lib/proc.js';
 import { summarize } from './lib/stats.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -146,17 +146,6 @@ async function rtKept(sockPath, n) {
   const rate = (n * 4) / ((performance.now() - t) / 1000);
   s.destroy();
   return rate;
-}
-
-/** CPU seconds (user + system) a process has used so far; Linux only. */
-function cpuSeconds(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return NaN;
-  }
 }
 
 /**

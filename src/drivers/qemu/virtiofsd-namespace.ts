@@ -1,7 +1,5 @@
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
-import { promisify } from 'node:util';
 import { findOnPath } from './binaries.js';
 
 /**
@@ -53,12 +51,13 @@ export function virtiofsdNamespace(): Promise<VirtiofsdNamespace> {
   probed ??= (async () => {
     const uid = process.getuid?.();
     if (uid === 0) return 'root';
+    const { execa } = await import('execa');
     const [subgid, newgidmap, help] = await Promise.all([
       readFile('/etc/subgid', 'utf8').catch(() => undefined),
       findOnPath('newgidmap'),
-      promisify(execFile)('unshare', ['--help']).then((r) => r.stdout, () => ''),
+      execa('unshare', ['--help'], { reject: false, timeout: 15_000 }),
     ]);
-    return chooseNamespace({ uid, user: os.userInfo().username, subgid, newgidmap: newgidmap !== undefined, unshareMapsGroups: help.includes('--map-groups') });
+    return chooseNamespace({ uid, user: os.userInfo().username, subgid, newgidmap: newgidmap !== undefined, unshareMapsGroups: help.stdout.includes('--map-groups') });
   })();
   return probed;
 }
