@@ -109,14 +109,16 @@ export async function stopAgent(paths: AgentPaths, opts: { timeoutMs?: number } 
   const supervisor = await liveSupervisor(paths);
   if (supervisor !== undefined) {
     wasRunning = true;
-    await terminate(supervisor, { gone: () => !pidAlive(supervisor), termMs: opts.timeoutMs ?? 5_000, killMs: 2_000 });
+    // Gone once it is no longer our process: an exited one its parent (init, for a
+    // detached supervisor) has not reaped yet still answers kill(pid, 0), at times for a second.
+    await terminate(supervisor, { gone: async () => !(await isSupervisorProcess(supervisor, specPathOf(paths))), termMs: opts.timeoutMs ?? 5_000, killMs: 2_000 });
   }
   // Usually gone with its supervisor; still here if the supervisor had to be killed,
   // or if it was started without one (by an older skiff).
   const pid = await readPidFile(paths.agentPid);
   if (pid !== undefined && pidAlive(pid) && (await isAgentProcess(pid, specPathOf(paths)))) {
     wasRunning = true;
-    await terminate(pid, { gone: () => !pidAlive(pid), termMs: opts.timeoutMs ?? 5_000, killMs: 2_000 });
+    await terminate(pid, { gone: async () => !(await isAgentProcess(pid, specPathOf(paths))), termMs: opts.timeoutMs ?? 5_000, killMs: 2_000 });
   }
   // A socket someone still serves (another agent under another pid file) is left alone.
   if (!(await socketAnswers(paths.dockerSocket, 300))) removeQuietly(paths.dockerSocket);

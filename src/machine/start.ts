@@ -106,7 +106,7 @@ async function startLocked(m: Machine, ui: Progress, opts: StartOptions): Promis
       throw e;
     });
     if (r.resumed) {
-      const { sharesNotMounted } = await connect(m, ui, r.ssh, { deadline, agent: await ahead.for(r.ssh) });
+      const { sharesNotMounted } = await connect(m, ui, r.ssh, { deadline, agent: await ahead.for(r.ssh), sshUp: true });
       return { alreadyRunning: false, socket, ssh: r.ssh, timings: ui.timings, context, sharesNotMounted, resumed: true };
     }
     await ahead.abandon();
@@ -185,21 +185,25 @@ async function connect(
   m: Machine,
   ui: Progress,
   ssh: SshEndpoint,
-  opts: { deadline: number; guest?: GuestConsole; agent?: AgentLaunch },
+  opts: { deadline: number; guest?: GuestConsole; agent?: AgentLaunch; sshUp?: boolean },
 ): Promise<{ sharesNotMounted: string[] }> {
   // The agent retries the connection itself; it is started right away so the SSH
   // handshake happens the moment sshd listens, not at our next look.
   const agent = opts.agent ?? (await launchAgentFor(m, ssh));
   let shares: () => Promise<string[]> = async () => [];
   let settings: () => Promise<void> = async () => {};
+  const sshUp = () => {
+    if (m.config.shares.length) shares = settle(import('./shares-mount.js').then((s) => s.mountShares(m, ssh)));
+    if (!m.driver.passesBootSettings) settings = settle(import('./boot-settings.js').then((s) => s.applyBootSettings(m, ssh)));
+  };
+  // A resumed guest ran sshd when it was saved: its handshake overlaps the agent's
+  // (under TCG each takes most of a second) instead of following it.
+  if (opts.sshUp) sshUp();
   await waitUntilReady(m, ui, agent, {
     deadline: opts.deadline,
     ...(opts.guest ? { guest: opts.guest } : {}),
-    // sshd is up once the agent is connected: mount the shares while dockerd starts.
-    onSshUp: () => {
-      if (m.config.shares.length) shares = settle(import('./shares-mount.js').then((s) => s.mountShares(m, ssh)));
-      if (!m.driver.passesBootSettings) settings = settle(import('./boot-settings.js').then((s) => s.applyBootSettings(m, ssh)));
-    },
+    // Otherwise sshd is up once the agent is connected: mount the shares while dockerd starts.
+    ...(opts.sshUp ? {} : { onSshUp: sshUp }),
   });
   const sharesNotMounted = await shares();
   await settings();

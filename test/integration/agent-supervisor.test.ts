@@ -118,6 +118,27 @@ describe('agent supervisor', () => {
     expect((await agentStatus(agentPathsOf(spec))).state).toBe('stopped');
   }, 30_000);
 
+  it('stopAgent counts a supervisor that exited as gone before its parent reaps it (a detached one waits on init)', async () => {
+    const spec = fx.spec('unreaped', { remoteSocket: fx.pingPath });
+    mkdirSync(path.dirname(spec.pidPath), { recursive: true, mode: 0o700 });
+    const pidFile = supervisorPidPath(spec.pidPath);
+    // A stand-in supervisor (its name and spec on its command line) that leaves on SIGTERM, under a
+    // parent that never reaps: after the exec, sleep is its parent, and it stays a zombie.
+    const child = `sh -c 'trap "exit 0" TERM; while :; do sleep 0.05; done' ${SUPERVISOR_NAME} ${path.dirname(spec.pidPath)}/agent.spec.json`;
+    const parent = spawn('/bin/sh', ['-c', `${child} & echo $! > '${pidFile}'; exec sleep 120`], { stdio: 'ignore' });
+    try {
+      const supervisor = await until('the stand-in to write its pid', async () => readPidFile(pidFile), 5_000);
+      await until('the stand-in to be running', async () => (processesOf(spec).includes(supervisor) ? true : undefined), 5_000);
+      // With kill(pid, 0) as the test of "gone", this would wait out the full minute before its SIGKILL.
+      const r = await stopAgent(agentPathsOf(spec), { timeoutMs: 60_000 });
+      expect(r.wasRunning).toBe(true);
+      expect(readFileSync(`/proc/${supervisor}/stat`, 'utf8')).toMatch(/^\d+ \(.*\) Z /);
+      expect(existsSync(pidFile)).toBe(false);
+    } finally {
+      parent.kill('SIGKILL');
+    }
+  }, 20_000);
+
   it('does not restart an agent that refused a changed host key', async () => {
     const spec = fx.spec('fatal', { hostPubPath: fx.sshd.otherHostPubPath, remoteSocket: fx.pingPath });
     const err = await start(spec).then(

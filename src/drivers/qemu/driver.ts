@@ -246,11 +246,13 @@ export class QemuDriver implements Driver {
     }
     // From the first instruction on the guest changes the disk: the state is spent.
     await removeSavedState(files);
-    await qmpOnce(this.qmpSocket, 'cont', undefined, 10_000);
     if (plan.shareFs === 'virtiofs' && plan.shares.length > 0) {
+      // Plugged while the guest is still stopped: a device_add into a running TCG guest waits about
+      // a second for QEMU's lock, and the guest sees the new devices at its first instruction.
       // The guest runs on without them if this fails; mounting then names the shares that are missing.
       await this.replugShares(plan.shares.map((_, i) => i)).catch((e: unknown) => hooks.notice?.(`shared folders could not be plugged back in: ${errorMessage(e)}`));
     }
+    await qmpOnce(this.qmpSocket, 'cont', undefined, 10_000);
     return { resumed: true, ssh: { host: HOST, port: sshPort } };
   }
 
@@ -498,7 +500,7 @@ export class QemuDriver implements Driver {
 
   /** Gone means not our QEMU any more: exited, a zombie waiting for its reaper, or a reused pid. */
   private async waitGone(pid: number, timeoutMs: number): Promise<boolean> {
-    const r = await waitUntil(async () => !(await this.isOurs(pid)), { timeoutMs, intervalMs: 200 });
+    const r = await waitUntil(async () => !(await this.isOurs(pid)), { timeoutMs, intervalMs: 50 });
     return r === true;
   }
 
