@@ -4,8 +4,9 @@
 //   npm run build && flock /tmp/skiff-boot.lock node bench/suspend.mjs [--rounds 5] [--share] [--variants] [--iso PATH] [--out FILE]
 // Each round: `skiff start` from stopped (cold), a running container, `skiff
 // suspend`, `skiff start` (resume); every time is the CLI's wall clock until it
-// exits, and `docker version` must answer right after each start. The load
-// average is printed before each round. --share: the machine shares one host
+// exits, and `docker version` must answer right after each start; QEMU's
+// resident memory is read once docker answers, after the cold start and after
+// the resume. The load average is printed before each round. --share: the machine shares one host
 // folder (9p, or virtiofs with SKIFF_SHARE_FS=virtiofs in the environment),
 // which a suspend unmounts (virtiofs: and unplugs) and a resume mounts again.
 // --variants then compares ways to save the same guest, on QMP directly: the
@@ -68,7 +69,18 @@ const fmt = (xs, unit = 's', div = 1000) => {
   return `${f(median)} ${unit} (${f(min)}–${f(max)})`;
 };
 
-const results = { cold: [], suspend: [], resume: [], size: [] };
+const results = { cold: [], suspend: [], resume: [], size: [], rssCold: [], rssResumed: [] };
+
+/**
+ * QEMU's resident memory in MB (anonymous plus shared: a virtiofs machine's
+ * guest RAM is a shared memfd), read right after docker answers.
+ */
+function qemuRssMB() {
+  const pidFile = execFileSync('find', [env.SKIFF_RUNTIME_DIR, '-name', 'qemu.pid']).toString().trim().split('\n')[0];
+  const status = readFileSync(`/proc/${Number(readFileSync(pidFile, 'utf8'))}/status`, 'utf8');
+  const kB = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return (kB('RssAnon') + kB('RssShmem')) / 1024;
+}
 const variantRows = [];
 const zeroRows = [];
 
@@ -109,6 +121,7 @@ try {
     const socket = JSON.parse(cold.v).socket;
     dockerHost = `unix://${socket}`;
     await run('docker', ['-H', dockerHost, 'version', '--format', '{{.Server.Version}}']);
+    const rssCold = qemuRssMB();
     if (i === 1 && withShare) shareFs = `one share (${JSON.parse(await skiff(['status', '--json'])).shares[0].fs})`;
     if (i === 1) await run('docker', ['-H', dockerHost, 'import', path.join(here, '../iso/out/busybox-rootfs-amd64.tar'), 'skb/bb:1']);
     await run('docker', ['-H', dockerHost, 'run', '-d', '--rm', '--name', `c${i}`, 'skb/bb:1', 'busybox', 'sleep', '3600']);
@@ -119,12 +132,15 @@ try {
       if (!o.resumed) throw new Error(`round ${i}: start did not resume (${o.savedStateDiscarded ?? 'no reason'})`);
       await run('docker', ['-H', dockerHost, 'version', '--format', '{{.Server.Version}}']);
     });
-    const row = { round: i, coldMs: cold.ms, suspendMs: sus.ms, resumeMs: res.ms, sizeMB: +(size / 1e6).toFixed(1) };
+    const rssResumed = qemuRssMB();
+    const row = { round: i, coldMs: cold.ms, suspendMs: sus.ms, resumeMs: res.ms, sizeMB: +(size / 1e6).toFixed(1), rssColdMB: Math.round(rssCold), rssResumedMB: Math.round(rssResumed) };
     console.log(JSON.stringify(row));
     results.cold.push(cold.ms);
     results.suspend.push(sus.ms);
     results.resume.push(res.ms);
     results.size.push(size);
+    results.rssCold.push(rssCold);
+    results.rssResumed.push(rssResumed);
     await skiff(['stop']);
   }
   if (zeroingPairs > 0) zeroRows.push(...(await compareZeroing()));
@@ -231,6 +247,8 @@ const lines = [
   `| \`skiff suspend\` | ${fmt(results.suspend)} |`,
   `| saved state | ${fmt(results.size, 'MB', 1e6)} |`,
   `| \`skiff start\` from the saved state, until docker answers | ${fmt(results.resume)} |`,
+  `| QEMU's resident memory once docker answers, after the cold start | ${fmt(results.rssCold, 'MB', 1)} |`,
+  `| the same, after the resume | ${fmt(results.rssResumed, 'MB', 1)} |`,
   '',
   `resume / cold: ${(stats(results.resume).median / stats(results.cold).median).toFixed(2)}`,
   '',
