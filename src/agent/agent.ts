@@ -16,6 +16,7 @@ import { listenUnix, prepareSocketPath } from './socket.js';
 import { DEFAULT_REMOTE_SOCKET, type AgentSpec } from './spec.js';
 import { writeAgentState, writeAgentStateSync, type AgentState } from './state.js';
 import { WakeWatch } from './wake.js';
+import { GuestMounts } from './guest-mounts.js';
 import { FileWatch } from './watch/file-watch.js';
 
 /** A remote host's sshd may be a slow board behind Wi-Fi, or a continent away. */
@@ -43,6 +44,7 @@ export class Agent {
   private clock: GuestClock | undefined;
   private wake: WakeWatch | undefined;
   private fileWatch: FileWatch | undefined;
+  private mounts: GuestMounts | undefined;
   private served = 0;
   private stateTimer: NodeJS.Timeout | undefined;
   private closing = false;
@@ -88,6 +90,7 @@ export class Agent {
       ...(spec.remoteHost ? { bannerTimeoutMs: REMOTE_BANNER_TIMEOUT_MS } : {}),
     }));
     if (spec.watch) this.fileWatch = new FileWatch(spec.watch, () => link.current(), this.log, () => void this.writeState());
+    if (spec.mounts) this.mounts = new GuestMounts(spec.mounts.command, this.log, () => void this.writeState());
     // Port changes are rare and `skiff status` should show them at once: written straight away.
     const ports = (this.ports = new PortWatcher(() => link.current(), this.remote(), this.log, () => void this.writeState(), natForwarder(spec.udp), this.fileWatch));
     // A remote host keeps its own time (NTP, its owner's settings): only a guest's clock is skiff's to set.
@@ -109,8 +112,10 @@ export class Agent {
       linkLog(error ? `ssh ${state}: ${error}` : `ssh ${state}${detail ? ` (${detail})` : ''}`);
       void this.writeState();
       const conn = link.current();
-      if (state === 'connected' && conn) clock?.connected(conn);
-      else clock?.disconnected();
+      if (state === 'connected' && conn) {
+        clock?.connected(conn);
+        this.mounts?.connected(conn);
+      } else clock?.disconnected();
       if (state === 'connected') ports.connected();
       else ports.disconnected();
     });
@@ -201,6 +206,7 @@ export class Agent {
       connectionsActive: this.clients.size,
       ports: this.ports?.status() ?? [],
       ...(this.fileWatch ? { watch: this.fileWatch.status() } : {}),
+      ...(this.mounts?.status() ? { mounts: this.mounts.status() } : {}),
     };
   }
 

@@ -45,6 +45,12 @@ export interface AgentSpec {
   pause?: PauseControl;
   /** Host edits in these shares are replayed in the guest for file watchers in containers; absent: off. */
   watch?: WatchSpec;
+  /**
+   * Run in the guest each time the link comes up (agent/guest-mounts.ts): it
+   * mounts the machine's shares not mounted yet, and prints the index of each
+   * still missing. Absent: no shares.
+   */
+  mounts?: { command: string };
 }
 
 const absolute = z.string().min(1).refine((p) => path.isAbsolute(p), 'must be an absolute path');
@@ -93,6 +99,7 @@ const AgentSpecSchema = z.object({
       z.object({ kind: z.literal('virtualbox'), vboxManage: z.string().min(1), vm: z.string().min(1), dataDisk: absolute }),
     ])
     .optional(),
+  mounts: z.object({ command: z.string().min(1) }).optional(),
   watch: z
     .object({
       shares: z.array(z.object({ hostPath: absolute, guestPath: absolute })),

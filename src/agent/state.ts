@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic, writeFileAtomicSync } from '../util/atomic-file.js';
+import type { MountsStatus } from './guest-mounts.js';
 import type { PortStatus } from './ports/listeners.js';
 import type { FileWatchStatus } from './watch/file-watch.js';
 
@@ -20,6 +21,8 @@ export interface AgentState {
   ports?: PortStatus[];
   /** Host edits replayed in the guest for file watchers (absent: watching is off, or an older agent). */
   watch?: FileWatchStatus;
+  /** The shares' last mount over this agent's connection (absent: no shares, or not done yet). */
+  mounts?: MountsStatus;
 }
 
 export async function writeAgentState(file: string, state: AgentState): Promise<void> {

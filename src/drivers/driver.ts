@@ -129,8 +129,10 @@ export interface StartHooks {
    * The guest's SSH endpoint as soon as it is known, before the guest runs (a
    * resume): an agent started now is connected the moment the guest answers,
    * instead of starting only then. Called again if the endpoint changes.
+   * shareFs: what the guest's shares will be mounted with, where the driver
+   * chooses (QEMU); the agent mounts them once connected.
    */
-  sshEndpoint?(ssh: SshEndpoint): void;
+  sshEndpoint?(ssh: SshEndpoint, shareFs?: ShareFs): void;
 }
 
 /**

@@ -10,15 +10,16 @@ import type { Machine } from './machine.js';
 /**
  * When a started machine is ready, in one place. In order: the agent has
  * connected to the guest's sshd, then the Docker engine answers through the
- * agent's socket. One loop waits for them against one deadline; after every miss
- * the guest's console is read (for the spinner's stages, and for a SKIFF-ERROR
- * that ends the wait at once), then the requirement's own "can it still come".
+ * agent's socket, then whatever `then` adds (the shares the agent mounts). One
+ * loop waits for them against one deadline; after every miss the guest's
+ * console is read (for the spinner's stages, and for a SKIFF-ERROR that ends
+ * the wait at once), then the requirement's own "can it still come".
  */
 export async function waitUntilReady(
   m: Machine,
   ui: Progress,
   agent: AgentLaunch,
-  opts: { deadline: number; guest?: GuestConsole; onSshUp?: () => void },
+  opts: { deadline: number; guest?: GuestConsole; onSshUp?: () => void; then?: Requirement[] },
 ): Promise<void> {
   let sshUp = false;
   const requirements: Requirement[] = [
@@ -30,6 +31,7 @@ export async function waitUntilReady(
       },
     },
     engineAnswers(m),
+    ...(opts.then ?? []),
   ];
   const guest = opts.guest;
   try {

@@ -1,8 +1,9 @@
-import type { Share, SshEndpoint } from '../drivers/driver.js';
+import type { AgentLaunch } from '../agent/control.js';
+import type { MountsStatus } from '../agent/guest-mounts.js';
+import { readAgentState } from '../agent/state.js';
+import type { Share, ShareFs } from '../drivers/driver.js';
 import { SkiffError } from '../errors.js';
-import { connectSsh } from '../ssh/connect.js';
-import { machineSshTarget } from './ssh-target.js';
-import { execCollect } from '../ssh/exec.js';
+import type { Requirement } from '../util/wait.js';
 import type { Machine } from './machine.js';
 import { sharesFor } from './machine.js';
 import { shQuote } from '../util/sh-quote.js';
@@ -30,8 +31,8 @@ export const MOUNTED_FN = 'mounted() { [ "$(stat -c %d "$1" 2>/dev/null)" != "$(
  * handed to the guest's mount script, every value its own shell-quoted argument
  * (so no path is ever split on spaces or colons). Parents mount before the shares
  * inside them. The last line prints the index of each share still not mounted.
- * Done from the host at every start, so a share added to the config after the
- * disk was seeded is mounted too.
+ * The agent runs it each time its connection comes up, so a share added to the
+ * config after the disk was seeded is mounted too.
  */
 export function mountSharesCommand(shares: Share[], how: ShareMount): string {
   const depth = (p: string) => p.split('/').filter(Boolean).length;
@@ -45,27 +46,38 @@ export function mountSharesCommand(shares: Share[], how: ShareMount): string {
   return [MOUNTED_FN, ...wait, ...lines, ...check, 'true'].join('\n');
 }
 
-/** Mounts the shares over SSH; returns the guest paths that could not be mounted. */
-export async function mountShares(m: Machine, ssh: SshEndpoint): Promise<string[]> {
+/** The agent's mount command (AgentSpec.mounts) for this machine's shares over `shareFs`; undefined without shares. */
+export function mountCommandFor(m: Machine, shareFs: ShareFs | undefined): string | undefined {
   const shares = sharesFor(m.config);
-  if (shares.length === 0) return [];
-  // If the devices cannot come back, the mounts below fail and name the shares: that is the report.
-  await m.driver.sharesReady?.().catch(() => undefined);
-  const { shareFs } = await m.driver.info().catch(() => ({ shareFs: undefined }));
-  const conn = await connectSsh(await machineSshTarget(m, ssh));
-  try {
-    const r = await execCollect(conn.client, mountSharesCommand(shares, shareMountFor(m.config.driver, shareFs)));
-    if (r.code !== 0) {
-      throw new SkiffError('shares-failed', `mounting shared folders failed in the guest: ${r.stderr.toString().trim().split('\n')[0] ?? `exit ${r.code}`}`, {
-        hint: 'see `skiff logs --console`; fix or remove the shares in the machine config',
-      });
-    }
-    return r.stdout
-      .toString()
-      .split('\n')
-      .filter((l) => /^\d+$/.test(l))
-      .map((i) => shares[Number(i)]!.guestPath);
-  } finally {
-    conn.client.end();
-  }
+  return shares.length === 0 ? undefined : mountSharesCommand(shares, shareMountFor(m.config.driver, shareFs));
+}
+
+/**
+ * The shares are mounted: the agent that `agent` launched has run its mount
+ * command (mountCommandFor) over its connection and recorded the outcome in its
+ * state file. notMounted() then names the guest paths still missing.
+ */
+export function sharesMounted(m: Machine, agent: AgentLaunch): Requirement & { notMounted(): string[] } {
+  const shares = sharesFor(m.config);
+  let outcome: MountsStatus | undefined;
+  return {
+    stage: { name: 'shares', text: 'mounting the shared folders' },
+    met: async () => {
+      const state = await readAgentState(m.paths.agentState);
+      if (state !== undefined && state.pid === agent.pid && state.mounts) outcome = state.mounts;
+      return outcome !== undefined && outcome.error === undefined;
+    },
+    broken: async () =>
+      outcome?.error === undefined
+        ? undefined
+        : new SkiffError('shares-failed', `mounting shared folders failed in the guest: ${outcome.error}`, {
+            hint: 'see `skiff logs --console`; fix or remove the shares in the machine config',
+          }),
+    timedOut: async () =>
+      new SkiffError('shares-timeout', `the shared folders of machine "${m.name}" were not mounted in time`, {
+        hint: `see the agent log ${m.paths.agentLog}; the machine is left running`,
+      }),
+    pollMs: 50,
+    notMounted: () => (outcome?.missing ?? []).flatMap((i) => (shares[i] ? [shares[i]!.guestPath] : [])),
+  };
 }

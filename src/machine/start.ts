@@ -1,7 +1,7 @@
 import { errorMessage, ExitCode, SkiffError } from '../errors.js';
 import { launchAgent, stopAgent, type AgentLaunch } from '../agent/control.js';
 import type { AgentSpec } from '../agent/spec.js';
-import type { SshEndpoint, VmWatch } from '../drivers/driver.js';
+import type { ShareFs, SshEndpoint, VmWatch } from '../drivers/driver.js';
 import { readVmEnd, type VmEnd } from '../agent/vm-end.js';
 import { rm } from 'node:fs/promises';
 import { contextName, updateDockerContext } from '../shell/docker-context.js';
@@ -9,6 +9,7 @@ import type { Progress, StageTiming } from '../progress.js';
 import { serving, waitUntilReady, watchGuest, type GuestConsole } from './readiness.js';
 import { resumePaused } from './resume.js';
 import { checkShareHostPaths } from './shares.js';
+import { mountCommandFor, sharesMounted } from './shares-mount.js';
 import type { Machine } from './machine.js';
 import { watchSpecFor } from './watch-spec.js';
 import { isRemote } from './config.js';
@@ -37,11 +38,12 @@ export interface StartResult {
   savedStateDiscarded?: string;
 }
 
-export function agentSpecFor(m: Machine, ssh: SshEndpoint, vm?: VmWatch): AgentSpec {
+export function agentSpecFor(m: Machine, ssh: SshEndpoint, vm?: VmWatch, shareFs?: ShareFs): AgentSpec {
   const p = m.paths;
   const udp = m.driver.udpForwarding();
   const pause = m.driver.pauseControl();
   const watch = watchSpecFor(m);
+  const mounts = mountCommandFor(m, shareFs);
   return {
     ...(vm ? { vm, vmEndPath: p.vmEnd, consoleLog: p.consoleLog } : {}),
     machine: m.name,
@@ -56,6 +58,7 @@ export function agentSpecFor(m: Machine, ssh: SshEndpoint, vm?: VmWatch): AgentS
     ...(udp ? { udp } : {}),
     ...(pause ? { pause } : {}),
     ...(watch ? { watch } : {}),
+    ...(mounts ? { mounts: { command: mounts } } : {}),
   };
 }
 
@@ -101,12 +104,12 @@ async function startLocked(m: Machine, ui: Progress, opts: StartOptions): Promis
   if (state === 'suspended') {
     ui.stage('resume', 'resuming the saved VM');
     const ahead = agentAhead(m);
-    const r = await m.driver.resume({ notice: (msg) => ui.notice(msg), sshEndpoint: ahead.launch }).catch(async (e: unknown) => {
+    const r = await m.driver.resume({ notice: (msg) => ui.notice(msg), sshEndpoint: (ssh, shareFs) => ahead.launch(ssh, shareFs) }).catch(async (e: unknown) => {
       await ahead.abandon();
       throw e;
     });
     if (r.resumed) {
-      const { sharesNotMounted } = await connect(m, ui, r.ssh, { deadline, agent: await ahead.for(r.ssh), sshUp: true });
+      const { sharesNotMounted } = await connect(m, ui, r.ssh, { deadline, agent: await ahead.for(r.ssh) });
       return { alreadyRunning: false, socket, ssh: r.ssh, timings: ui.timings, context, sharesNotMounted, resumed: true };
     }
     await ahead.abandon();
@@ -178,40 +181,39 @@ export function savedStateDiscardedText(name: string, why: string): string {
 /**
  * The agent on a VM that runs (booting, resumed or left running), and what the
  * guest needs from the host once sshd answers: its shares mounted (again, after
- * a suspend or an interrupted one) and, for drivers that cannot pass them at
- * boot, the per-start settings. Resolves once the engine answers.
+ * a suspend or an interrupted one), which the agent does over its own
+ * connection, and, for drivers that cannot pass them at boot, the per-start
+ * settings. Resolves once the engine answers and the shares are mounted.
  */
-async function connect(
+export async function connect(
   m: Machine,
   ui: Progress,
   ssh: SshEndpoint,
-  opts: { deadline: number; guest?: GuestConsole; agent?: AgentLaunch; sshUp?: boolean },
+  opts: { deadline: number; guest?: GuestConsole; agent?: AgentLaunch },
 ): Promise<{ sharesNotMounted: string[] }> {
+  // A suspend killed after it unplugged the virtiofs devices left the VM without them:
+  // they go back before the agent mounts. (Nothing to do for a VM that has them.)
+  if (m.config.shares.length) await m.driver.sharesReady?.().catch(() => undefined);
   // The agent retries the connection itself; it is started right away so the SSH
   // handshake happens the moment sshd listens, not at our next look.
   const agent = opts.agent ?? (await launchAgentFor(m, ssh));
-  let shares: () => Promise<string[]> = async () => [];
   let settings: () => Promise<void> = async () => {};
-  const sshUp = () => {
-    if (m.config.shares.length) shares = settle(import('./shares-mount.js').then((s) => s.mountShares(m, ssh)));
-    if (!m.driver.passesBootSettings) settings = settle(import('./boot-settings.js').then((s) => s.applyBootSettings(m, ssh)));
-  };
-  // A resumed guest ran sshd when it was saved: its handshake overlaps the agent's
-  // (under TCG each takes most of a second) instead of following it.
-  if (opts.sshUp) sshUp();
+  const shares = m.config.shares.length ? sharesMounted(m, agent) : undefined;
   await waitUntilReady(m, ui, agent, {
     deadline: opts.deadline,
     ...(opts.guest ? { guest: opts.guest } : {}),
-    // Otherwise sshd is up once the agent is connected: mount the shares while dockerd starts.
-    ...(opts.sshUp ? {} : { onSshUp: sshUp }),
+    ...(shares ? { then: [shares] } : {}),
+    // sshd is up once the agent is connected: apply the settings while dockerd starts.
+    ...(m.driver.passesBootSettings ? {} : { onSshUp: () => (settings = settle(import('./boot-settings.js').then((s) => s.applyBootSettings(m, ssh)))) }),
   });
-  const sharesNotMounted = await shares();
   await settings();
-  return { sharesNotMounted };
+  return { sharesNotMounted: shares?.notMounted() ?? [] };
 }
 
-async function launchAgentFor(m: Machine, ssh: SshEndpoint): Promise<AgentLaunch> {
-  return launchAgent(agentSpecFor(m, ssh, await m.driver.watch()));
+/** shareFs: what the driver mounts the shares with; by default, what the running VM says. */
+async function launchAgentFor(m: Machine, ssh: SshEndpoint, shareFs?: ShareFs): Promise<AgentLaunch> {
+  const fs = shareFs ?? (await m.driver.info().catch(() => ({ shareFs: undefined }))).shareFs;
+  return launchAgent(agentSpecFor(m, ssh, await m.driver.watch(), fs));
 }
 
 /**
@@ -220,23 +222,23 @@ async function launchAgentFor(m: Machine, ssh: SshEndpoint): Promise<AgentLaunch
  * in the moment the guest runs. A driver that never names it gets one after.
  */
 function agentAhead(m: Machine): {
-  launch(ssh: SshEndpoint): void;
+  launch(ssh: SshEndpoint, shareFs?: ShareFs): void;
   for(ssh: SshEndpoint): Promise<AgentLaunch>;
   abandon(): Promise<void>;
 } {
   let ahead: { ssh: SshEndpoint; agent: () => Promise<AgentLaunch> } | undefined;
-  const fresh = async (ssh: SshEndpoint): Promise<AgentLaunch> => {
+  const fresh = async (ssh: SshEndpoint, shareFs?: ShareFs): Promise<AgentLaunch> => {
     // A leftover (or one launched for an endpoint that changed) must not hold the socket path.
     await stopAgent(m.paths);
-    return launchAgentFor(m, ssh);
+    return launchAgentFor(m, ssh, shareFs);
   };
   const settled = async (): Promise<void> => {
     await ahead?.agent().catch(() => undefined);
   };
   return {
-    launch(ssh) {
+    launch(ssh, shareFs) {
       const before = settled();
-      ahead = { ssh, agent: settle(before.then(() => fresh(ssh))) };
+      ahead = { ssh, agent: settle(before.then(() => fresh(ssh, shareFs))) };
     },
     async for(ssh) {
       if (ahead && ahead.ssh.host === ssh.host && ahead.ssh.port === ssh.port) return ahead.agent();

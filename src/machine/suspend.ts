@@ -1,4 +1,4 @@
-import { launchAgent, stopAgent } from '../agent/control.js';
+import { stopAgent } from '../agent/control.js';
 import type { SavedState } from '../drivers/driver.js';
 import { ExitCode, SkiffError } from '../errors.js';
 import { machineFlag } from '../layout/paths.js';
@@ -9,10 +9,10 @@ import { shQuote } from '../util/sh-quote.js';
 import { engineRequest } from './engine.js';
 import type { Machine } from './machine.js';
 import { vmConfig } from './config.js';
-import { serving, waitUntilReady } from './readiness.js';
-import { MOUNTED_FN, mountShares } from './shares-mount.js';
+import { serving } from './readiness.js';
+import { MOUNTED_FN } from './shares-mount.js';
 import { machineSshTarget } from './ssh-target.js';
-import { agentSpecFor } from './start.js';
+import { connect } from './start.js';
 
 export interface SuspendResult {
   /** False when the machine was suspended already. */
@@ -131,7 +131,7 @@ async function quiesceGuest(m: Machine, ssh: { host: string; port: number }): Pr
     conn.client.end();
   }
   if (r.code === 0) return;
-  await mountShares(m, ssh).catch(() => undefined);
+  // The caller reconnects the agent, which mounts back what went.
   const what = r.stderr.toString().trim().split('\n').pop() ?? '';
   throw new SkiffError('suspend-failed', r.code === 3 ? `cannot suspend machine "${m.name}": the shared folder ${what} is busy in the guest` : `cannot suspend machine "${m.name}": flushing the guest failed (${what || `exit ${r.code}`})`, {
     hint: r.code === 3 ? 'a process in the guest uses it (`skiff ssh`, then `fuser -m PATH`): end it, or `skiff stop` instead' : 'see `skiff logs --console`',
@@ -141,7 +141,5 @@ async function quiesceGuest(m: Machine, ssh: { host: string; port: number }): Pr
 
 /** After a failed save: the agent back, the shares mounted. */
 async function reconnect(m: Machine, ui: Progress, ssh: { host: string; port: number }): Promise<void> {
-  const agent = await launchAgent(agentSpecFor(m, ssh, await m.driver.watch()));
-  await waitUntilReady(m, ui, agent, { deadline: Date.now() + 60_000 });
-  await mountShares(m, ssh);
+  await connect(m, ui, ssh, { deadline: Date.now() + 60_000 });
 }

@@ -3,7 +3,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { mountSharesCommand, NINEP_MOUNT, shareMountFor, VIRTIOFS_MOUNT } from '../../src/machine/shares-mount.js';
+import type { AgentLaunch } from '../../src/agent/control.js';
+import { sharesFor, type Machine } from '../../src/machine/machine.js';
+import { mountCommandFor, mountSharesCommand, NINEP_MOUNT, shareMountFor, sharesMounted, VIRTIOFS_MOUNT } from '../../src/machine/shares-mount.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'skiff-shares-cmd-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -107,5 +109,46 @@ describe('the guest mount script', () => {
     const r = runScript(args);
     expect(r.code).toBe(2);
     expect(r.calls).toEqual([expect.stringMatching(why)]);
+  });
+});
+
+describe('waiting for the agent to mount the shares', () => {
+  const dir = mkdtempSync(path.join(tmp, 'agent-'));
+  const m = {
+    name: 'dev',
+    config: { shares: [{ hostPath: '/a', guestPath: '/ga', readOnly: false }, { hostPath: '/b', guestPath: '/gb', readOnly: true }] },
+    paths: { agentState: path.join(dir, 'agent.json'), agentLog: path.join(dir, 'agent.log') },
+  } as unknown as Machine;
+  const agent = { pid: 4242 } as AgentLaunch;
+  const state = (pid: number, mounts?: object) =>
+    writeFileSync(m.paths.agentState, JSON.stringify({ pid, machine: 'dev', state: 'connected', since: '', connectionsServed: 0, connectionsActive: 0, ...(mounts ? { mounts } : {}) }));
+
+  it('is met once this agent recorded its mounts, not before, nor by another agent\'s record', async () => {
+    const r = sharesMounted(m, agent);
+    expect(await r.met()).toBe(false);
+    state(4242);
+    expect(await r.met()).toBe(false);
+    state(1111, { at: 't', missing: [] });
+    expect(await r.met()).toBe(false);
+    state(4242, { at: 't', missing: [1] });
+    expect(await r.met()).toBe(true);
+    expect(await r.broken!()).toBeUndefined();
+    expect(r.notMounted()).toEqual(['/gb']);
+  });
+
+  it('is broken, with the guest\'s first line, when the mount command failed', async () => {
+    const r = sharesMounted(m, agent);
+    state(4242, { at: 't', missing: [], error: 'mount: share0: no such device' });
+    expect(await r.met()).toBe(false);
+    const e = await r.broken!();
+    expect(e?.code).toBe('shares-failed');
+    expect(e?.message).toBe('mounting shared folders failed in the guest: mount: share0: no such device');
+    expect((await r.timedOut()).code).toBe('shares-timeout');
+  });
+
+  it('gives the agent a mount command only for a machine with shares', () => {
+    expect(mountCommandFor(m, '9p')).toBe(mountSharesCommand(sharesFor(m.config), NINEP_MOUNT));
+    expect(mountCommandFor(m, 'virtiofs')).toBe(mountSharesCommand(sharesFor(m.config), VIRTIOFS_MOUNT));
+    expect(mountCommandFor({ ...m, config: { shares: [] } } as unknown as Machine, '9p')).toBeUndefined();
   });
 });

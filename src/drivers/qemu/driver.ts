@@ -232,7 +232,7 @@ export class QemuDriver implements Driver {
     let sshPort: number;
     try {
       // -S: whatever the stream says, the guest does not run before the checks below.
-      ({ sshPort } = await this.launch(plan, ['-S', '-incoming', `exec:${loadCommand(files.state, zstd)}`], (port) => hooks.sshEndpoint?.({ host: HOST, port }), false));
+      ({ sshPort } = await this.launch(plan, ['-S', '-incoming', `exec:${loadCommand(files.state, zstd)}`], (port) => hooks.sshEndpoint?.({ host: HOST, port }, plan.shareFs), false));
     } catch (e) {
       // A damaged stream can make QEMU give up before it is up at all: the checksum names the cause
       // (zstd's, if QEMU ran it: a QEMU that failed before that leaves no verdict to wait for).
@@ -576,11 +576,11 @@ export class QemuDriver implements Driver {
   /** Fresh virtiofsds, and the devices plugged into the VM that runs (after a resume, or a failed or killed save), for those it lacks. */
   private async replugShares(indexes: number[]): Promise<void> {
     if (indexes.length === 0) return;
-    const { virtiofsd } = (await this.probeShares((await this.binaries()).qemuSystem)).host;
-    if (virtiofsd === undefined) throw new Error('virtiofsd is gone from this host');
     const present = new Set((await qmpOnce<Array<{ name: string }>>(this.qmpSocket, 'qom-list', { path: '/machine/peripheral' })).map((p) => p.name));
     const missing = indexes.filter((i) => i < this.spec.shares.length && !present.has(virtiofsIds(i).device));
     if (missing.length === 0) return;
+    const { virtiofsd } = (await this.probeShares((await this.binaries()).qemuSystem)).host;
+    if (virtiofsd === undefined) throw new Error('virtiofsd is gone from this host');
     const shares = missing.map((i) => ({ index: i, share: { ...this.spec.shares[i]!, hostPath: path.resolve(this.spec.shares[i]!.hostPath) }, socket: virtiofsdFiles(this.spec.paths.runDir, i).socket }));
     await stopVirtiofsds(this.spec.paths.runDir, missing);
     for (const { index, share } of shares) await startVirtiofsd({ binary: virtiofsd, runDir: this.spec.paths.runDir, index, share, log: this.virtiofsdLog });
