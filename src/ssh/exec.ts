@@ -21,8 +21,10 @@ export interface ExecIo {
 export function openExec(client: Client, command: string, opts: ExecOptions = {}): Promise<ClientChannel> {
   return new Promise((resolve, reject) => {
     client.exec(command, opts, (err, channel) => {
-      if (err) reject(execError(command, err));
-      else resolve(channel);
+      if (err) return reject(execError(command, err));
+      // Now, not once the caller's await resumes: see watchEnd.
+      watchEnd(channel);
+      resolve(channel);
     });
   });
 }
@@ -35,27 +37,61 @@ function execError(command: string, e: Error): SkiffError {
   });
 }
 
+/** A channel's exit status and end, as they came. */
+interface ChannelEnd {
+  code?: number;
+  signal?: string;
+  /** Set once the channel closed or failed; then no more comes. */
+  over?: { error?: Error };
+  notify: Array<() => void>;
+}
+
+const ends = new WeakMap<ClientChannel, ChannelEnd>();
+
+/**
+ * Records a channel's exit status and close from the moment it is called. A
+ * short command's status, EOF and close can arrive in the same read as the exec
+ * request's confirmation: ssh2 emits them all synchronously, before a caller
+ * awaiting openExec could attach a listener, and the status would be lost.
+ */
+function watchEnd(channel: ClientChannel): ChannelEnd {
+  const known = ends.get(channel);
+  if (known) return known;
+  const end: ChannelEnd = { notify: [] };
+  ends.set(channel, end);
+  const finish = (over: { error?: Error }) => {
+    if (end.over) return;
+    end.over = over;
+    for (const f of end.notify.splice(0)) f();
+  };
+  channel.on('exit', (c: number | null, s?: string) => {
+    if (typeof c === 'number') end.code = c;
+    if (typeof s === 'string') {
+      // ssh2 reports "SIGTERM"; the wire name is "TERM".
+      end.signal = s.replace(/^SIG/, '');
+      end.code = 128 + (os.constants.signals[`SIG${end.signal}` as keyof typeof os.constants.signals] ?? 127);
+    }
+  });
+  channel.once('error', (e: Error) => finish({ error: e }));
+  channel.once('close', () => finish({}));
+  return end;
+}
+
 /**
  * Waits for a channel to finish and returns its exit status. The status arrives
  * before 'close'; a channel that closes without one (connection lost) is an error.
  */
 export function channelExit(channel: ClientChannel, command: string): Promise<{ code: number; signal: string | undefined }> {
+  const end = watchEnd(channel);
   return new Promise((resolve, reject) => {
-    let code: number | undefined;
-    let signal: string | undefined;
-    channel.on('exit', (c: number | null, s?: string) => {
-      if (typeof c === 'number') code = c;
-      if (typeof s === 'string') {
-        // ssh2 reports "SIGTERM"; the wire name is "TERM".
-        signal = s.replace(/^SIG/, '');
-        code = 128 + (os.constants.signals[`SIG${signal}` as keyof typeof os.constants.signals] ?? 127);
-      }
-    });
-    channel.once('error', (e: Error) => reject(execError(command, e)));
-    channel.once('close', () => {
-      if (code === undefined) reject(execError(command, new Error('the connection closed before the command exited')));
+    const settle = () => {
+      const { code, signal, over } = end;
+      if (over?.error) reject(execError(command, over.error));
+      else if (code === undefined) reject(execError(command, new Error('the connection closed before the command exited')));
       else resolve({ code, signal });
-    });
+    };
+    if (end.over) settle();
+    else end.notify.push(settle);
   });
 }
 

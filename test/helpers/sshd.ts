@@ -159,7 +159,11 @@ export async function startSshd(opts: { port?: number; env?: Record<string, stri
     child = undefined;
     if (!c?.pid || c.exitCode !== null) return;
     const exited = new Promise((r) => c.once('exit', r));
-    // Session processes (setsid'd children) first, then the listener.
+    // Everything stopped first, so that nothing forks between the listing and the kill (an agent
+    // reconnecting at once could otherwise log in to a session that outlives it); then the
+    // session processes (setsid'd children), then the listener.
+    tryKill(c.pid, 'SIGSTOP');
+    for (const pid of descendants(c.pid)) tryKill(pid, 'SIGSTOP');
     for (const pid of descendants(c.pid).reverse()) tryKill(pid, 'SIGKILL');
     tryKill(c.pid, 'SIGKILL');
     await exited;

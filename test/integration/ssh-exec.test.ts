@@ -1,7 +1,9 @@
+import { EventEmitter } from 'node:events';
 import { PassThrough, Readable, Writable } from 'node:stream';
+import type { Client } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectSsh, loadSshTarget, type SshConnection } from '../../src/ssh/connect.js';
-import { execCollect, execStream } from '../../src/ssh/exec.js';
+import { channelExit, execCollect, execStream, openExec } from '../../src/ssh/exec.js';
 import { runSsh } from '../../src/ssh/shell.js';
 import { connectWhenUp } from '../helpers/ssh-connect.js';
 import { startSshd, type TestSshd } from '../helpers/sshd.js';
@@ -36,6 +38,26 @@ describe('ssh exec against a real sshd', () => {
     expect(r.stdout.toString()).toBe('out\n');
     expect(r.stderr.toString()).toBe('err\n');
     expect(r.code).toBe(7);
+  });
+
+  it('keeps the exit status of a command whose status and close came in the same read as the exec confirmation', async () => {
+    // ssh2 parses a whole read at once, emitting the channel's events synchronously,
+    // before a caller awaiting openExec can attach a listener: this client does the same.
+    const channel = Object.assign(new EventEmitter(), { stderr: new PassThrough() });
+    const client = {
+      exec(_cmd: string, _opts: object, cb: (err: Error | undefined, ch: typeof channel) => void) {
+        cb(undefined, channel);
+        channel.emit('exit', 3);
+        channel.emit('close');
+      },
+    } as unknown as Client;
+    const opened = await openExec(client, 'true');
+    expect(await channelExit(opened as never, 'true')).toEqual({ code: 3, signal: undefined });
+  });
+
+  it('gets the exit code of each of many quick commands run at once on one connection', async () => {
+    const codes = await Promise.all(Array.from({ length: 40 }, (_, i) => execCollect(conn.client, `exit ${i % 7}`).then((r) => r.code)));
+    expect(codes).toEqual(Array.from({ length: 40 }, (_, i) => i % 7));
   });
 
   it('passes stdin through and its end as EOF', async () => {
