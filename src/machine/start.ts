@@ -38,7 +38,7 @@ export interface StartResult {
   savedStateDiscarded?: string;
 }
 
-export function agentSpecFor(m: Machine, ssh: SshEndpoint, vm?: VmWatch, shareFs?: ShareFs): AgentSpec {
+function agentSpecFor(m: Machine, ssh: SshEndpoint, vm?: VmWatch, shareFs?: ShareFs): AgentSpec {
   const p = m.paths;
   const udp = m.driver.udpForwarding();
   const pause = m.driver.pauseControl();
